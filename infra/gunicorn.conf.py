@@ -1,0 +1,24 @@
+"""Gunicorn settings for Journeylens (used by infra/Dockerfile and infra/Procfile)."""
+
+import multiprocessing
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+
+# WEB_CONCURRENCY wins when set; otherwise 2 * cores + 1, capped at 8.
+workers = int(os.environ.get("WEB_CONCURRENCY") or min(2 * multiprocessing.cpu_count() + 1, 8))
+threads = 2
+timeout = 60
+graceful_timeout = 30
+
+accesslog = "-"
+errorlog = "-"
+
+# Proxies trusted for X-Forwarded-* headers: a comma-separated list of IPs, or "*"
+# only when the container is reachable solely through the proxy.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Worker heartbeat files on tmpfs: avoids stalls on overlay filesystems in containers.
+SHM = "/dev/shm"  # noqa: S108 -- only gunicorn's own heartbeat files go here
+if os.path.isdir(SHM):
+    worker_tmp_dir = SHM

@@ -1,0 +1,105 @@
+"""Settings from the environment, read once, one class per environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("JOURNEYLENS_INSTANCE", PROJECT_ROOT / "instance"))
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _local_secret_key() -> str:
+    """A secret generated once into instance/ so a local run keeps its sessions across restarts."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _default_database_url() -> str:
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{INSTANCE_DIR / 'journeylens.db'}"
+
+
+class Config:
+    """Local run defaults: SQLite under instance/, embedded Redis, insecure cookies allowed on http."""
+
+    ENV_NAME = "development"
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or None
+    # Migrations run as the table owner; the app may connect as a role that RLS applies to.
+    DATABASE_MIGRATION_URL = os.environ.get("DATABASE_MIGRATION_URL") or None
+    DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "journeylens_app")
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+    SMTP_URL = os.environ.get("SMTP_URL") or None
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Journeylens <no-reply@journeylens.local>")
+    PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
+    SOURCE_URL = os.environ.get("SOURCE_URL", "https://github.com/journeylens/journeylens")
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "120")))
+    PERMANENT_SESSION_LIFETIME = timedelta(days=14)
+    WTF_CSRF_TIME_LIMIT = None  # the session's own expiry bounds the token
+    RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_LOGIN_PER_IP = os.environ.get("RATELIMIT_LOGIN_PER_IP", "20 per minute")
+    RATELIMIT_LOGIN_PER_EMAIL = os.environ.get("RATELIMIT_LOGIN_PER_EMAIL", "5 per minute")
+    RATELIMIT_SIGNUP_PER_IP = os.environ.get("RATELIMIT_SIGNUP_PER_IP", "10 per hour")
+    RATELIMIT_HEADERS_ENABLED = True
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST_KIB = 65536
+    INVITATION_TTL = timedelta(days=7)
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_FORM_BYTES", str(2 * 1024 * 1024)))
+    TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
+
+    def __init__(self) -> None:
+        if not self.SECRET_KEY:
+            self.SECRET_KEY = _local_secret_key()
+        if not self.SQLALCHEMY_DATABASE_URI:
+            self.SQLALCHEMY_DATABASE_URI = _default_database_url()
+        if not self.DATABASE_MIGRATION_URL:
+            self.DATABASE_MIGRATION_URL = self.SQLALCHEMY_DATABASE_URI
+
+
+class ProductionConfig(Config):
+    """Production: secrets and servers must come from the environment; cookies only over HTTPS."""
+
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+
+    def __init__(self) -> None:
+        if not os.environ.get("SECRET_KEY"):
+            raise RuntimeError("SECRET_KEY must be set in production")
+        super().__init__()
+
+
+class TestConfig(Config):
+    """Tests: cheap password hashing and no rate limits unless a test turns them on."""
+
+    ENV_NAME = "test"
+    TESTING = True
+    RATELIMIT_ENABLED = False
+    ARGON2_TIME_COST = 1
+    ARGON2_MEMORY_COST_KIB = 1024
+
+
+CONFIGS = {"development": Config, "production": ProductionConfig, "test": TestConfig}
+
+
+def load_config(name: str | None = None) -> Config:
+    """The config object for JOURNEYLENS_ENV (or `name`)."""
+    name = name or os.environ.get("JOURNEYLENS_ENV", "development")
+    return CONFIGS[name]()

@@ -1,0 +1,59 @@
+"""Engine-level behaviour: SQLite foreign keys, and the PostgreSQL role the app acts as."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy import event
+
+log = logging.getLogger(__name__)
+
+
+def register_database_events(engine: sa.Engine, app: Flask) -> None:
+    """Per-connection setup, once per engine."""
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")  # ON DELETE CASCADE needs it
+            cursor.execute("PRAGMA journal_mode=WAL")  # web and worker write concurrently
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+
+def rls_bypassed(connection: sa.Connection) -> bool:
+    """True when the connected role would see through row-level security (superuser, BYPASSRLS, owner)."""
+    if connection.dialect.name != "postgresql":
+        return False
+    row = connection.execute(
+        sa.text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user")
+    ).scalar()
+    owns = connection.execute(
+        sa.text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
+    ).scalar()
+    return bool(row) or bool(owns)
+
+
+ORG_SETTING = "NULLIF(current_setting('journeylens.organisation_id', true), '')::integer"
+USER_SETTING = "NULLIF(current_setting('journeylens.user_id', true), '')::integer"
+
+
+def tenant_policy_sql(table: str, self_column: str | None = None) -> list[str]:
+    """Statements that put a tenant table behind row-level security (used by migrations).
+
+    FORCE makes the policy bind the table owner too; an unset setting is NULL and matches no row.
+    With `self_column`, a user also sees their own rows in other organisations (memberships), but may
+    write only inside the current one.
+    """
+    visible = f"organisation_id = {ORG_SETTING}"
+    if self_column:
+        visible = f"({visible} OR {self_column} = {USER_SETTING})"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {table}_tenant_isolation ON {table} USING ({visible}) "
+        f"WITH CHECK (organisation_id = {ORG_SETTING})",
+    ]

@@ -1,0 +1,43 @@
+"""Everything under /o/<org_slug>/: the organisation's pages, members, invitations, tokens, settings, audit.
+
+The organisation is resolved once per request here: a visitor who is not a member gets the same 404 as
+for an organisation that does not exist.
+"""
+
+from flask import Blueprint, abort, g
+from flask_login import current_user
+
+from webapp import tenancy
+
+bp = Blueprint("orgs", __name__, url_prefix="/o/<org_slug>")
+
+
+@bp.url_value_preprocessor
+def _pull_slug(endpoint, values):
+    g.org_slug = values.pop("org_slug", None) if values else None
+
+
+@bp.url_defaults
+def _add_slug(endpoint, values):
+    if "org_slug" not in values and g.get("org_slug"):
+        values["org_slug"] = g.org_slug
+
+
+@bp.before_request
+def _resolve_organisation():
+    from webapp.extensions import login_manager
+    from webapp.services.accounts import membership_in, organisation_by_slug
+
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    organisation = organisation_by_slug(g.org_slug or "")
+    if organisation is None:
+        abort(404)
+    tenancy.activate(organisation.id, current_user.id)
+    membership = membership_in(organisation.id, current_user.id)
+    if membership is None:
+        abort(404)
+    g.organisation, g.membership = organisation, membership
+
+
+from webapp.orgs import views  # noqa: E402,F401

@@ -1,0 +1,174 @@
+"""The one place that knows the current organisation and scopes every query to it.
+
+Two walls keep tenants apart:
+1. Every ORM statement touching a tenant-owned model gets `with_loader_criteria` for the current
+   organisation (one `do_orm_execute` hook). A statement on a tenant-owned model with no tenant set
+   raises: we fail closed rather than return everybody's rows.
+2. On PostgreSQL, row-level security: each transaction starts with `set_config(..., is_local => true)`
+   (the SET LOCAL form, which dies with the transaction and so cannot leak through the pool), and every
+   tenant table has a policy that matches no row while the setting is empty.
+New tenant-owned rows get the current organisation; a row for another organisation is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app, g, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column, with_loader_criteria
+
+
+class TenantNotSet(RuntimeError):
+    """A query on tenant-owned data ran with no organisation chosen."""
+
+
+class CrossTenantWrite(RuntimeError):
+    """A row was about to be written into an organisation other than the current one."""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """Who is asking: the organisation in scope (None: none yet) and the user (None: a job or the CLI)."""
+
+    organisation_id: int | None
+    user_id: int | None = None
+
+
+class TenantOwned:
+    """Marker base of every table that belongs to one organisation (carries organisation_id)."""
+
+    organisation_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+
+
+class OrgScoped(TenantOwned):
+    """Rows visible only inside their own organisation."""
+
+
+class OrgOrSelfScoped(TenantOwned):
+    """Rows visible inside their organisation and to the user they belong to (memberships), so a
+    user can list the organisations they may switch to."""
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+def current() -> Tenant | None:
+    """The tenant of this app context (a request or a job), or None."""
+    if not has_app_context():
+        return None
+    return g.get("_journeylens_tenant")
+
+
+def activate(organisation_id: int | None, user_id: int | None = None) -> Tenant:
+    """Make `organisation_id` the organisation every following query is scoped to."""
+    from webapp.extensions import db
+
+    tenant = Tenant(organisation_id, user_id)
+    g._journeylens_tenant = tenant
+    session = db.session()
+    if session.in_transaction():
+        _set_database_tenant(session.connection(), tenant)
+    return tenant
+
+
+def deactivate() -> None:
+    """Forget the tenant (end of a request or job)."""
+    if has_app_context():
+        g.pop("_journeylens_tenant", None)
+        g.pop("_journeylens_unscoped", None)
+
+
+@contextmanager
+def unscoped(reason: str) -> Iterator[None]:
+    """The one escape hatch: ORM queries inside see every organisation. Maintenance code only.
+
+    On PostgreSQL the RLS wall still applies unless the connection's role bypasses it.
+    """
+    assert reason, "say why the tenant scope is lifted"
+    previous = g.get("_journeylens_unscoped", False)
+    g._journeylens_unscoped = True
+    try:
+        yield
+    finally:
+        g._journeylens_unscoped = previous
+
+
+def _orm_scoping_enabled() -> bool:
+    return bool(current_app.config.get("TENANT_ORM_SCOPING", True)) and not g.get(
+        "_journeylens_unscoped", False
+    )
+
+
+def _set_database_tenant(connection: sa.Connection, tenant: Tenant | None) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    org = "" if tenant is None or tenant.organisation_id is None else str(tenant.organisation_id)
+    user = "" if tenant is None or tenant.user_id is None else str(tenant.user_id)
+    connection.execute(
+        sa.text(
+            "SELECT set_config('journeylens.organisation_id', :org, true),"
+            " set_config('journeylens.user_id', :user, true)"
+        ),
+        {"org": org, "user": user},
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _on_transaction_begin(session: Session, transaction, connection: sa.Connection) -> None:
+    """Every transaction tells PostgreSQL whose rows it may see (SET LOCAL semantics)."""
+    _set_database_tenant(connection, current())
+
+
+def _touches_tenant_data(state) -> bool:
+    return any(issubclass(mapper.class_, TenantOwned) for mapper in state.all_mappers)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statement(state) -> None:
+    """Add the current organisation's criteria to every ORM select, update and delete."""
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if not has_app_context() or not _orm_scoping_enabled():
+        return
+    tenant = current()
+    if tenant is None:
+        if _touches_tenant_data(state):
+            raise TenantNotSet("query on tenant-owned data with no organisation in scope")
+        return
+    org_id, user_id = tenant.organisation_id, tenant.user_id
+    state.statement = state.statement.options(
+        with_loader_criteria(OrgScoped, lambda cls: cls.organisation_id == org_id, include_aliases=True),
+        with_loader_criteria(
+            OrgOrSelfScoped,
+            lambda cls: sa.or_(cls.organisation_id == org_id, cls.user_id == user_id),
+            include_aliases=True,
+        ),
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, flush_context, instances) -> None:
+    """New tenant rows belong to the current organisation; writing into another one is refused."""
+    if not has_app_context():
+        return
+    tenant = current()
+    unscoped_now = g.get("_journeylens_unscoped", False)
+    for obj in session.new:
+        if not isinstance(obj, TenantOwned):
+            continue
+        if obj.organisation_id is None:
+            if tenant is None or tenant.organisation_id is None:
+                raise TenantNotSet(f"new {type(obj).__name__} with no organisation in scope")
+            obj.organisation_id = tenant.organisation_id
+        elif not unscoped_now and (tenant is None or obj.organisation_id != tenant.organisation_id):
+            raise CrossTenantWrite(f"{type(obj).__name__} for organisation {obj.organisation_id}")
+
+
+def tenant_tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """Every table that carries organisation_id (each must have an RLS policy)."""
+    return [t for t in metadata.sorted_tables if "organisation_id" in t.columns]

@@ -1,0 +1,1 @@
+"""Background work: RQ jobs (worker.jobs) and the pure mining library (worker.mining)."""

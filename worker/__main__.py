@@ -1,0 +1,40 @@
+"""`journeylens worker` / `python -m worker`: an RQ worker on the mining and default queues."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from rq import Worker
+
+
+def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -> bool:
+    """Start an RQ worker inside an app context (returns when it stops; SIGTERM stops it gracefully)."""
+    from sqlalchemy.orm import configure_mappers
+
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.queue import QUEUE_NAMES, get_queue, redis_connection
+
+    app = app or create_app()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    with app.app_context():
+        configure_mappers()  # once, before forking work horses
+        engine = db.engine
+        engine.dispose()  # no pooled connection may cross the fork into a work horse
+        os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
+        connection = redis_connection()
+        worker = Worker(
+            [get_queue(name, connection) for name in (queues or QUEUE_NAMES)], connection=connection
+        )
+        return worker.work(burst=burst, with_scheduler=True)
+
+
+def main() -> None:
+    """Entry point of `python -m worker`."""
+    run_worker(burst="--burst" in sys.argv)
+
+
+if __name__ == "__main__":
+    main()
