@@ -162,3 +162,19 @@ def shared_eventlogs() -> Path:
     if not SHARED_EVENTLOGS.is_dir():
         pytest.skip("../shared/data/eventlogs is missing (shared data not beside the checkout)")
     return SHARED_EVENTLOGS
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` prove PostgreSQL-only walls (RLS); on SQLite they are deselected, loudly.
+
+    CI always runs against PostgreSQL, so there every one of them runs.
+    """
+    if _postgres_urls() is not None:
+        return
+    selected, deselected = [], []
+    for item in items:
+        (deselected if item.get_closest_marker("postgres") else selected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+        print(f"\n{len(deselected)} PostgreSQL-only tests deselected: no TEST_DATABASE_URL / DATABASE_URL")

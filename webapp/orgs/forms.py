@@ -2,9 +2,10 @@
 
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-ROLE_CHOICES = [("viewer", "Viewer"), ("editor", "Editor"), ("admin", "Admin"), ("owner", "Owner")]
+ROLE_CHOICES = [SelectChoice(value, value.capitalize()) for value in ("viewer", "editor", "admin", "owner")]
 
 
 class InviteForm(FlaskForm):

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from wtforms.fields.choices import SelectChoice
+
 from webapp.models import Role
 from webapp.orgs import bp
 from webapp.orgs.forms import AuditFilterForm, DeleteForm, InviteForm, RenameForm, RoleForm, TokenForm
@@ -222,7 +224,7 @@ def delete_organisation():
 def audit_log():
     """The audit log, filtered by action, actor and dates."""
     form = AuditFilterForm(request.args)
-    form.action.choices = [("", "Any action")] + [(a, a) for a in audit.actions()]
+    form.action.choices = [SelectChoice("", "Any action")] + [SelectChoice(a, a) for a in audit.actions()]
     form.validate()
     since = datetime.combine(form.since.data, time.min, UTC) if form.since.data else None
     until = datetime.combine(form.until.data, time.min, UTC) + timedelta(days=1) if form.until.data else None

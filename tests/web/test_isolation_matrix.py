@@ -1,0 +1,195 @@
+"""Tenant isolation over every URL rule: another organisation's member gets 404 (never 403), an
+anonymous visitor a login redirect or 401, a viewer 403 on writes; nothing of A leaks into a body.
+
+A new URL rule without an entry in RULES fails `test_every_rule_has_a_case`.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support import PASSWORD, csrf_token, login
+
+# endpoint -> kind: "public" (anyone), "user" (any signed-in user, no tenant data in the URL),
+# "org" (under /o/<org_slug>/), "api" (bearer token), "static".
+RULES = {
+    "static": "static",
+    "core.index": "public",
+    "core.healthz": "public",
+    "core.readyz": "public",
+    "core.new_organisation": "user",
+    "auth.signup": "public",
+    "auth.login": "public",
+    "auth.logout": "user",
+    "auth.account": "user",
+    "auth.join": "public",
+    "orgs.overview": "org",
+    "orgs.section": "org",
+    "orgs.members": "org",
+    "orgs.change_role": "org",
+    "orgs.remove_member": "org",
+    "orgs.invite": "org",
+    "orgs.revoke_invitation": "org",
+    "orgs.api_tokens": "org",
+    "orgs.revoke_token": "org",
+    "orgs.settings": "org",
+    "orgs.transfer_ownership": "org",
+    "orgs.delete_organisation": "org",
+    "orgs.audit_log": "org",
+    "api.me": "api",
+    "api.openapi": "public",
+}
+
+# Rules a viewer may use to change something of their own (leaving the organisation).
+VIEWER_MAY_WRITE = set()
+
+
+@pytest.fixture
+def world(app, tenant_a, tenant_b):
+    """Objects of every kind in A (an invitation, a token) and the ids a URL can name."""
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import Membership, Organisation, Role, User
+    from webapp.services import Actor, invitations, tokens
+
+    with app.test_request_context():
+        org_a = db.session.get(Organisation, tenant_a.organisation_id)
+        owner = db.session.scalar(sa.select(User).where(User.email == tenant_a.emails["owner"]))
+        tenancy.activate(org_a.id, owner.id)
+        issued_invitation = invitations.invite(org_a, "newcomer@a.example", Role.EDITOR, Role.OWNER, Actor(owner.id))
+        issued_token = tokens.issue(owner, "A's token", Actor(owner.id))
+        editor_membership = db.session.scalar(
+            sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
+        )
+        ids = {
+            "membership_id": editor_membership.id,
+            "invitation_id": issued_invitation.invitation.id,
+            "token_id": issued_token.token.id,
+            "section": "journeys",
+            "secret": issued_invitation.path.rsplit("/", 1)[1],
+        }
+        a_token = issued_token.value
+        b_owner = db.session.scalar(sa.select(User).where(User.email == tenant_b.emails["owner"]))
+        tenancy.activate(tenant_b.organisation_id, b_owner.id)
+        b_token = tokens.issue(b_owner, "B's token", Actor(b_owner.id))
+        db.session.remove()
+    return {"a": tenant_a, "b": tenant_b, "ids": ids, "b_token": b_token.value, "a_token": a_token}
+
+
+def _urls(app, world, slug: str):
+    """(endpoint, method, url) for every rule, filled with A's real ids."""
+    ids = world["ids"]
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        values = {}
+        for argument in rule.arguments:
+            if argument == "org_slug":
+                values[argument] = slug
+            elif argument in ids:
+                values[argument] = ids[argument]
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            with app.test_request_context():
+                from flask import url_for
+
+                url = url_for(rule.endpoint, **values)
+            yield rule.endpoint, method, url
+
+
+def _a_secrets(world) -> list[str]:
+    return ["Alpha Services", "owner@a.example", "viewer@a.example", "newcomer@a.example", "A&#39;s token"]
+
+
+def _call(client, method: str, url: str, token: str):
+    if method == "GET":
+        return client.get(url)
+    return client.open(url, method=method, data={"csrf_token": token, "role": "viewer", "confirm": "alpha-services",
+                                                 "email": "x@b.example", "name": "n", "membership_id": "1"})
+
+
+def test_every_rule_has_a_case(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
+    assert endpoints - set(RULES) == set(), "add the new rule to RULES and check its isolation"
+    assert set(RULES) - endpoints == set(), "RULES names rules that no longer exist"
+
+
+def test_member_of_b_gets_404_for_everything_of_a(app, world, make_client):
+    client = make_client()
+    login(client, world["b"].emails["owner"])
+    token = csrf_token(client.get(f"/o/{world['b'].slug}/members").get_data(as_text=True))
+    checked = 0
+    for slug in (world["a"].slug, world["b"].slug):  # A's slug, and B's slug with A's object ids
+        for endpoint, method, url in _urls(app, world, slug):
+            kind = RULES[endpoint]
+            if kind != "org":
+                continue
+            if slug == world["b"].slug and not re.search(r"/\d+/", url):
+                continue  # B's own pages without an object id are B's business
+            response = _call(client, method, url, token)
+            assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+            body = response.get_data(as_text=True)
+            for secret in _a_secrets(world):
+                assert secret not in body, f"{method} {url} leaks {secret!r}"
+            checked += 1
+    assert checked >= 15
+    # A's data is all still there after B's attempts.
+    owner_a = make_client()
+    login(owner_a, "owner@a.example")
+    members_page = owner_a.get(f"/o/{world['a'].slug}/members").get_data(as_text=True)
+    assert "editor@a.example" in members_page and "newcomer@a.example" in members_page
+
+
+def test_anonymous_visitors_are_sent_to_log_in(app, world, client):
+    for endpoint, method, url in _urls(app, world, world["a"].slug):
+        kind = RULES[endpoint]
+        if kind in ("org", "user"):
+            response = client.open(url, method=method, data={})
+            if method == "GET":
+                assert response.status_code == 302 and "/login" in response.headers["Location"], url
+            else:
+                # A POST without a session has no valid CSRF token either: refused before anything runs.
+                assert response.status_code in (302, 400), url
+        elif kind == "api":
+            response = client.open(url, method=method)
+            assert response.status_code == 401, url
+            assert response.get_json()["error"]["code"] == "unauthorized"
+
+
+def test_viewer_of_a_gets_403_on_every_write(app, world, make_client):
+    client = make_client()
+    login(client, world["a"].emails["viewer"])
+    token = csrf_token(client.get(f"/o/{world['a'].slug}/").get_data(as_text=True))
+    writes = 0
+    for endpoint, method, url in _urls(app, world, world["a"].slug):
+        if RULES[endpoint] != "org" or method != "POST" or endpoint in VIEWER_MAY_WRITE:
+            continue
+        response = _call(client, method, url, token)
+        assert response.status_code == 403, f"{method} {url} answered {response.status_code}"
+        writes += 1
+    assert writes >= 8
+    # Admin pages that only read are closed to viewers too.
+    for page in ("settings", "tokens", "audit"):
+        assert client.get(f"/o/{world['a'].slug}/{page}").status_code == 403
+
+
+def test_b_api_token_sees_only_b(app, world, client):
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {world['b_token']}"})
+    assert response.status_code == 200
+    assert response.get_json()["organisation"]["slug"] == world["b"].slug
+    # A token that names A's organisation id with B's secret is not valid.
+    forged = world["b_token"].split("_", 2)
+    forged[1] = str(world["a"].organisation_id)
+    response = client.get("/api/v1/me", headers={"Authorization": "Bearer " + "_".join(forged)})
+    assert response.status_code == 401
+
+
+def test_a_request_for_a_missing_organisation_looks_like_a_foreign_one(app, world, make_client):
+    client = make_client()
+    login(client, world["b"].emails["owner"])
+    missing = client.get("/o/no-such-organisation/members")
+    foreign = client.get(f"/o/{world['a'].slug}/members")
+    assert missing.status_code == foreign.status_code == 404
+    assert missing.get_data(as_text=True) == foreign.get_data(as_text=True)

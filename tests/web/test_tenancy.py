@@ -1,0 +1,180 @@
+"""The scoping mechanism itself: fail closed, stamp new rows, refuse cross-tenant writes; and on
+PostgreSQL the row-level-security wall, proven with the ORM scoping switched off."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from tests.support import login
+
+
+def _models():
+    from webapp.models import ApiToken, AuditEvent, Invitation, Membership
+
+    return ApiToken, AuditEvent, Invitation, Membership
+
+
+def test_every_table_with_organisation_id_is_tenant_owned(app):
+    from webapp.extensions import db
+    from webapp.tenancy import TenantOwned
+
+    mapped = {m.class_.__table__.name: m.class_ for m in db.Model.registry.mappers}
+    for table in db.metadata.sorted_tables:
+        if "organisation_id" in table.columns:
+            assert issubclass(mapped[table.name], TenantOwned), table.name
+
+
+def test_query_on_tenant_data_without_a_tenant_fails_closed(app, tenant_a):
+    from webapp.extensions import db
+    from webapp.models import Invitation
+    from webapp.tenancy import TenantNotSet
+
+    with app.app_context():
+        with pytest.raises(TenantNotSet):
+            db.session.scalars(sa.select(Invitation)).all()
+
+
+def test_queries_see_only_the_current_organisation(app, tenant_a, tenant_b):
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+
+    with app.app_context():
+        tenancy.activate(tenant_b.organisation_id)
+        events = db.session.scalars(sa.select(AuditEvent)).all()
+        assert events and {e.organisation_id for e in events} == {tenant_b.organisation_id}
+        # Joins and aliases are scoped too.
+        alias = sa.orm.aliased(AuditEvent)
+        rows = db.session.scalars(sa.select(alias.organisation_id)).all()
+        assert set(rows) == {tenant_b.organisation_id}
+
+
+def test_new_rows_join_the_current_organisation_and_cannot_target_another(app, tenant_a, tenant_b):
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+    from webapp.tenancy import CrossTenantWrite
+
+    with app.app_context():
+        tenancy.activate(tenant_b.organisation_id)
+        event = AuditEvent(action="test.stamp")
+        db.session.add(event)
+        db.session.commit()
+        assert event.organisation_id == tenant_b.organisation_id
+        db.session.add(AuditEvent(action="test.smuggle", organisation_id=tenant_a.organisation_id))
+        with pytest.raises(CrossTenantWrite):
+            db.session.flush()
+        db.session.rollback()
+
+
+def test_a_user_sees_their_own_memberships_in_every_organisation(app, tenant_a, tenant_b, client):
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import Role, User
+    from webapp.services import Actor, accounts
+
+    with app.test_request_context():
+        user = db.session.scalar(sa.select(User).where(User.email == "viewer@a.example"))
+        tenancy.activate(tenant_b.organisation_id)
+        accounts.add_member(user, Role.EDITOR, Actor(None))
+    login(client, "viewer@a.example")
+    page = client.get("/").get_data(as_text=True)  # two organisations: the chooser
+    assert "Alpha Services" in page and "Beta Support" in page
+    switcher = client.get(f"/o/{tenant_b.slug}/").get_data(as_text=True)
+    assert f"/o/{tenant_a.slug}/" in switcher  # the switcher offers the other one
+
+
+# --- PostgreSQL's row-level security, the second wall -------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_every_tenant_table_has_forced_rls_with_using_and_with_check(app, database_urls):
+    from webapp.extensions import db
+    from webapp.tenancy import tenant_tables
+
+    engine = sa.create_engine(database_urls["owner"], poolclass=sa.pool.NullPool)
+    with engine.connect() as connection:
+        for table in tenant_tables(db.metadata):
+            flags = connection.execute(
+                sa.text("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = :t"),
+                {"t": table.name},
+            ).one()
+            assert flags == (True, True), table.name
+            policies = connection.execute(
+                sa.text("SELECT qual, with_check FROM pg_policies WHERE tablename = :t"), {"t": table.name}
+            ).all()
+            assert policies and all(q and w for q, w in policies), table.name
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_app_role_neither_owns_tables_nor_bypasses_rls(app):
+    from webapp.database import rls_bypassed
+    from webapp.extensions import db
+
+    with app.app_context():
+        with db.engine.connect() as connection:
+            assert rls_bypassed(connection) is False
+
+
+@pytest.mark.postgres
+def test_rls_alone_keeps_tenants_apart_when_orm_scoping_is_off(app, tenant_a, tenant_b):
+    from webapp import tenancy
+    from webapp.extensions import db
+
+    app.config["TENANT_ORM_SCOPING"] = False
+    with app.app_context():
+        for model in _models():
+            tenancy.activate(tenant_b.organisation_id)
+            orgs = set(db.session.scalars(sa.select(model.organisation_id)))
+            assert tenant_a.organisation_id not in orgs, model.__tablename__
+            # Core SQL that forgets every filter still sees nothing of A.
+            raw = db.session.execute(sa.text(f"SELECT organisation_id FROM {model.__tablename__}")).scalars()
+            assert tenant_a.organisation_id not in set(raw), model.__tablename__
+            db.session.commit()
+        # No tenant at all: nothing, not everything.
+        tenancy.deactivate()
+        assert db.session.execute(sa.text("SELECT count(*) FROM audit_events")).scalar() == 0
+        db.session.rollback()
+
+
+@pytest.mark.postgres
+def test_rls_refuses_writes_into_another_organisation(app, tenant_a, tenant_b):
+    from sqlalchemy.exc import ProgrammingError
+
+    from webapp import tenancy
+    from webapp.extensions import db
+
+    app.config["TENANT_ORM_SCOPING"] = False
+    with app.app_context():
+        tenancy.activate(tenant_b.organisation_id)
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            db.session.execute(
+                sa.text(
+                    "INSERT INTO audit_events (organisation_id, action, target, details, created_at)"
+                    " VALUES (:org, 'smuggle', '', '{}', now())"
+                ),
+                {"org": tenant_a.organisation_id},
+            )
+        db.session.rollback()
+
+
+@pytest.mark.postgres
+def test_tenant_setting_does_not_leak_through_the_pool(app, tenant_a, tenant_b):
+    from webapp import tenancy
+    from webapp.extensions import db
+
+    app.config["TENANT_ORM_SCOPING"] = False
+    with app.app_context():
+        tenancy.activate(tenant_a.organisation_id)
+        assert db.session.execute(sa.text("SELECT count(*) FROM invitations WHERE true")).scalar() == 0
+        assert db.session.execute(sa.text("SELECT count(*) FROM audit_events")).scalar() > 0
+        db.session.commit()
+        tenancy.deactivate()
+        # Same pooled connection, new transaction, no tenant: the SET LOCAL died with the transaction.
+        setting = db.session.execute(
+            sa.text("SELECT coalesce(current_setting('journeylens.organisation_id', true), '')")
+        ).scalar()
+        assert setting == ""
+        db.session.rollback()
