@@ -45,7 +45,7 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     SMTP_URL = os.environ.get("SMTP_URL") or None
-    MAIL_FROM = os.environ.get("MAIL_FROM", "Journeylens <no-reply@journeylens.local>")
+    MAIL_FROM = os.environ.get("MAIL_FROM", "Journeylens <no-reply@journeylens.example>")
     PUBLIC_URL = os.environ.get("PUBLIC_URL") or None
     SOURCE_URL = os.environ.get("SOURCE_URL", "https://github.com/journeylens/journeylens")
     SESSION_COOKIE_HTTPONLY = True

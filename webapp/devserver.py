@@ -98,7 +98,7 @@ def run(port: int, host: str = "127.0.0.1", web_workers: int = 2) -> int:
         url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
         print(
             f"\njourneylens: running at {url}\n"
-            "journeylens: demo login demo@journeylens.local / journeylens-demo\n"
+            "journeylens: demo login demo@journeylens.example / journeylens-demo\n"
             "journeylens: Ctrl-C stops everything.\n",
             flush=True,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from wtforms.fields.choices import SelectChoice
@@ -34,6 +34,11 @@ def _service_call(callable_, *args, **kwargs):
         abort(403, description=error.message)
     except ServiceError as error:
         return None, error
+
+
+def _public_base() -> str:
+    """Where people reach this server: PUBLIC_URL when configured (behind proxies), else this request's host."""
+    return (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
 
 
 @bp.get("/")
@@ -124,7 +129,7 @@ def invite():
         invite_form=form if not issued else InviteForm(formdata=None),
         role_form=RoleForm(),
         issued=issued,
-        invite_url=(request.host_url.rstrip("/") + issued.path) if issued else None,
+        invite_url=_public_base() + issued.path if issued else None,
     ), status
 
 

@@ -8,10 +8,10 @@ from webapp.models import Role
 from webapp.services import Actor, accounts
 
 DEMO_ORG_NAME = "Demo Service Desk"
-DEMO_OWNER = ("demo@journeylens.local", "journeylens-demo")
+DEMO_OWNER = ("demo@journeylens.example", "journeylens-demo")
 DEMO_MEMBERS = (
-    ("editor@journeylens.local", "journeylens-demo", Role.EDITOR),
-    ("viewer@journeylens.local", "journeylens-demo", Role.VIEWER),
+    ("editor@journeylens.example", "journeylens-demo", Role.EDITOR),
+    ("viewer@journeylens.example", "journeylens-demo", Role.VIEWER),
 )
 
 

@@ -1,0 +1,93 @@
+"""Real processes for integration and browser tests: gunicorn serving the app and RQ workers,
+pointed at the suite's database and Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from webapp.embedded_redis import free_port
+
+BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def stack_env(app_config: dict, **extra: str) -> dict[str, str]:
+    """Environment that makes a server or worker use the test database and Redis."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": app_config["SQLALCHEMY_DATABASE_URI"],
+            "DATABASE_MIGRATION_URL": app_config["DATABASE_MIGRATION_URL"],
+            "DATABASE_APP_ROLE": app_config["DATABASE_APP_ROLE"],
+            "REDIS_URL": app_config["REDIS_URL"],
+            "SECRET_KEY": app_config["SECRET_KEY"],
+            "JOURNEYLENS_ENV": "development",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def wait_for_http(url: str, timeout_s: float = 30, process: subprocess.Popen | None = None) -> None:
+    """Wait until `url` answers (any status)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer in {timeout_s} s")
+
+
+def stop(process: subprocess.Popen, timeout_s: float = 10) -> None:
+    """SIGTERM the process group, then SIGKILL what is left."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout_s)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+@contextmanager
+def web_server(env: dict[str, str], workers: int = 2):
+    """gunicorn on a free port; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-c", str(ROOT / "infra" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--access-logfile", "/dev/null", "webapp.wsgi:app"],
+        env=env, cwd=ROOT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base + "/healthz", process=process)
+        yield base
+    finally:
+        stop(process)
+
+
+@contextmanager
+def rq_worker(env: dict[str, str]):
+    """One `journeylens worker` process."""
+    process = subprocess.Popen([str(BIN / "journeylens"), "worker"], env=env, cwd=ROOT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop(process)
