@@ -48,10 +48,14 @@ def _prepare_postgres(owner_url: str) -> None:
     assert database not in {"test", "root", "postgres"}, "never run the suite in a shared database"
     admin = sa.create_engine(urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        exists = connection.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}).scalar()
+        exists = connection.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": database}
+        ).scalar()
         if not exists:
             connection.execute(sa.text(f'CREATE DATABASE "{database}"'))
-        role = connection.execute(sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": support.APP_ROLE}).scalar()
+        role = connection.execute(
+            sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": support.APP_ROLE}
+        ).scalar()
         if role is None:
             connection.execute(sa.text(f"CREATE ROLE {support.APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
         elif not role:

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import requests
@@ -59,10 +59,8 @@ def stop(process: subprocess.Popen, timeout_s: float = 10) -> None:
             process.wait(timeout_s)
         except (ProcessLookupError, subprocess.TimeoutExpired):
             pass
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
@@ -71,9 +69,21 @@ def web_server(env: dict[str, str], workers: int = 2):
     """gunicorn on a free port; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(ROOT / "infra" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--access-logfile", "/dev/null", "webapp.wsgi:app"],
-        env=env, cwd=ROOT, start_new_session=True,
+        [
+            str(BIN / "gunicorn"),
+            "-c",
+            str(ROOT / "infra" / "gunicorn.conf.py"),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--access-logfile",
+            "/dev/null",
+            "webapp.wsgi:app",
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -86,7 +96,9 @@ def web_server(env: dict[str, str], workers: int = 2):
 @contextmanager
 def rq_worker(env: dict[str, str]):
     """One `journeylens worker` process."""
-    process = subprocess.Popen([str(BIN / "journeylens"), "worker"], env=env, cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen(
+        [str(BIN / "journeylens"), "worker"], env=env, cwd=ROOT, start_new_session=True
+    )
     try:
         yield process
     finally:

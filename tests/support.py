@@ -67,7 +67,8 @@ def login(client, email: str, password: str = PASSWORD):
     """Log in through the real form; returns the response."""
     page = client.get("/login")
     return client.post(
-        "/login", data={"email": email, "password": password, "csrf_token": csrf_token(page.get_data(as_text=True))}
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(page.get_data(as_text=True))},
     )
 
 

@@ -28,8 +28,8 @@ def create_app(config: Mapping[str, Any] | None = None, env: str | None = None) 
 def register_extensions(app: Flask) -> None:
     """Bind the unbound extensions."""
     from webapp import models  # noqa: F401  (every mapper known before first use)
-    from webapp.extensions import csrf, db, limiter, login_manager, migrate
     from webapp.database import register_database_events
+    from webapp.extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
     with app.app_context():

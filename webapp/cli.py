@@ -95,7 +95,8 @@ def add_member(slug: str, email: str, role: str, password: str | None) -> None:
 @with_appcontext
 def seed_demo() -> None:
     """Create the demo organisation and users if they are missing (safe to repeat)."""
-    from webapp.services.demo import DEMO_OWNER, seed_demo as seed
+    from webapp.services.demo import DEMO_OWNER
+    from webapp.services.demo import seed_demo as seed
 
     slug, created = seed()
     click.echo(f"demo organisation {slug} {'created' if created else 'already there'}; login {DEMO_OWNER[0]}")

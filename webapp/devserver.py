@@ -7,6 +7,7 @@ SIGTERM stops every process it started (each child leads its own process group, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -40,19 +41,15 @@ class Supervisor:
             _signal_group(process, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for process in self.children.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             _signal_group(process, signal.SIGKILL)  # also reaps grandchildren (gunicorn workers, work horses)
             process.wait()
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def _bin(name: str) -> str:
@@ -95,7 +92,7 @@ def run(port: int, host: str = "127.0.0.1", web_workers: int = 2) -> int:
             env,
         )
         supervisor.start("worker", [journeylens, "worker"], env)
-        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"
+        url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}/"  # noqa: S104
         print(
             f"\njourneylens: running at {url}\n"
             "journeylens: demo login demo@journeylens.example / journeylens-demo\n"

@@ -10,7 +10,6 @@ from alembic import op
 
 from webapp.database import tenant_policy_sql
 
-
 revision = "71e2e56c7306"
 down_revision = None
 branch_labels = None

@@ -33,7 +33,9 @@ def scratch_database(database_urls):
 def _app(url: str, app_config: dict):
     from webapp import create_app
 
-    return create_app({**app_config, "SQLALCHEMY_DATABASE_URI": url, "DATABASE_MIGRATION_URL": url}, env="test")
+    return create_app(
+        {**app_config, "SQLALCHEMY_DATABASE_URI": url, "DATABASE_MIGRATION_URL": url}, env="test"
+    )
 
 
 def _tables(url: str) -> set[str]:

@@ -11,8 +11,12 @@ def signup(client, email="ann@example.org", password=PASSWORD, organisation="Ann
     page = client.get("/signup")
     return client.post(
         "/signup",
-        data={"email": email, "password": password, "organisation": organisation,
-              "csrf_token": csrf_token(page.get_data(as_text=True))},
+        data={
+            "email": email,
+            "password": password,
+            "organisation": organisation,
+            "csrf_token": csrf_token(page.get_data(as_text=True)),
+        },
     )
 
 

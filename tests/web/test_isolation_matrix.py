@@ -11,7 +11,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from tests.support import PASSWORD, csrf_token, login
+from tests.support import csrf_token, login
 
 # endpoint -> kind: "public" (anyone), "user" (any signed-in user, no tenant data in the URL),
 # "org" (under /o/<org_slug>/), "api" (bearer token), "static".
@@ -59,7 +59,9 @@ def world(app, tenant_a, tenant_b):
         org_a = db.session.get(Organisation, tenant_a.organisation_id)
         owner = db.session.scalar(sa.select(User).where(User.email == tenant_a.emails["owner"]))
         tenancy.activate(org_a.id, owner.id)
-        issued_invitation = invitations.invite(org_a, "newcomer@a.example", Role.EDITOR, Role.OWNER, Actor(owner.id))
+        issued_invitation = invitations.invite(
+            org_a, "newcomer@a.example", Role.EDITOR, Role.OWNER, Actor(owner.id)
+        )
         issued_token = tokens.issue(owner, "A's token", Actor(owner.id))
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
@@ -106,8 +108,18 @@ def _a_secrets(world) -> list[str]:
 def _call(client, method: str, url: str, token: str):
     if method == "GET":
         return client.get(url)
-    return client.open(url, method=method, data={"csrf_token": token, "role": "viewer", "confirm": "alpha-services",
-                                                 "email": "x@b.example", "name": "n", "membership_id": "1"})
+    return client.open(
+        url,
+        method=method,
+        data={
+            "csrf_token": token,
+            "role": "viewer",
+            "confirm": "alpha-services",
+            "email": "x@b.example",
+            "name": "n",
+            "membership_id": "1",
+        },
+    )
 
 
 def test_every_rule_has_a_case(app):

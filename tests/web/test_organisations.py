@@ -25,9 +25,12 @@ def _membership_id(app, email, tenant):
 
 
 def _invite(client, tenant, email, role="editor"):
-    response = post_form(client, f"/o/{tenant.slug}/invitations", {"email": email, "role": role},
-                         page=_members_url(tenant))
-    match = re.search(r'id="invite-url" type="text" readonly value="([^"]+)"', response.get_data(as_text=True))
+    response = post_form(
+        client, f"/o/{tenant.slug}/invitations", {"email": email, "role": role}, page=_members_url(tenant)
+    )
+    match = re.search(
+        r'id="invite-url" type="text" readonly value="([^"]+)"', response.get_data(as_text=True)
+    )
     return response, match.group(1) if match else None
 
 
@@ -79,7 +82,9 @@ def test_invitations_expire_and_can_be_withdrawn(app, tenant_a, make_client):
         tenancy.activate(tenant_a.organisation_id)
         late = db.session.scalar(sa.select(Invitation).where(Invitation.email == "late@a.example"))
         late.expires_at = utcnow() - timedelta(seconds=1)
-        unwanted_id = db.session.scalar(sa.select(Invitation.id).where(Invitation.email == "unwanted@a.example"))
+        unwanted_id = db.session.scalar(
+            sa.select(Invitation.id).where(Invitation.email == "unwanted@a.example")
+        )
         db.session.commit()
     post_form(admin, f"/o/{tenant_a.slug}/invitations/{unwanted_id}/revoke", page=_members_url(tenant_a))
     visitor = make_client()
@@ -116,15 +121,26 @@ def test_roles_change_and_the_last_owner_is_protected(app, tenant_a, make_client
     login(owner, "owner@a.example")
     editor_id = _membership_id(app, "editor@a.example", tenant_a)
     owner_id = _membership_id(app, "owner@a.example", tenant_a)
-    post_form(owner, f"/o/{tenant_a.slug}/members/{editor_id}/role", {"role": "viewer"}, page=_members_url(tenant_a))
+    post_form(
+        owner, f"/o/{tenant_a.slug}/members/{editor_id}/role", {"role": "viewer"}, page=_members_url(tenant_a)
+    )
     editor = make_client()
     login(editor, "editor@a.example")
     assert "You are <strong>viewer</strong>" in editor.get(f"/o/{tenant_a.slug}/").get_data(as_text=True)
-    demoted = post_form(owner, f"/o/{tenant_a.slug}/members/{owner_id}/role", {"role": "admin"},
-                        page=_members_url(tenant_a), follow_redirects=True)
+    demoted = post_form(
+        owner,
+        f"/o/{tenant_a.slug}/members/{owner_id}/role",
+        {"role": "admin"},
+        page=_members_url(tenant_a),
+        follow_redirects=True,
+    )
     assert "The last owner cannot be demoted" in demoted.get_data(as_text=True)
-    left = post_form(owner, f"/o/{tenant_a.slug}/members/{owner_id}/remove", page=_members_url(tenant_a),
-                     follow_redirects=True)
+    left = post_form(
+        owner,
+        f"/o/{tenant_a.slug}/members/{owner_id}/remove",
+        page=_members_url(tenant_a),
+        follow_redirects=True,
+    )
     assert "The last owner cannot leave" in left.get_data(as_text=True)
 
 
@@ -132,8 +148,9 @@ def test_admin_cannot_grant_ownership(app, tenant_a, make_client):
     admin = make_client()
     login(admin, "admin@a.example")
     editor_id = _membership_id(app, "editor@a.example", tenant_a)
-    response = post_form(admin, f"/o/{tenant_a.slug}/members/{editor_id}/role", {"role": "owner"},
-                         page=_members_url(tenant_a))
+    response = post_form(
+        admin, f"/o/{tenant_a.slug}/members/{editor_id}/role", {"role": "owner"}, page=_members_url(tenant_a)
+    )
     assert response.status_code == 403
 
 
@@ -154,7 +171,9 @@ def test_member_can_leave(app, tenant_a, make_client):
     viewer = make_client()
     login(viewer, "viewer@a.example")
     viewer_id = _membership_id(app, "viewer@a.example", tenant_a)
-    response = post_form(viewer, f"/o/{tenant_a.slug}/members/{viewer_id}/remove", page=_members_url(tenant_a))
+    response = post_form(
+        viewer, f"/o/{tenant_a.slug}/members/{viewer_id}/remove", page=_members_url(tenant_a)
+    )
     assert response.status_code == 302
     login(viewer, "viewer@a.example")
     assert viewer.get(f"/o/{tenant_a.slug}/").status_code == 404
@@ -164,11 +183,22 @@ def test_ownership_transfer(app, tenant_a, make_client):
     owner = make_client()
     login(owner, "owner@a.example")
     admin_id = _membership_id(app, "admin@a.example", tenant_a)
-    post_form(owner, f"/o/{tenant_a.slug}/settings/transfer", {"membership_id": admin_id},
-              page=f"/o/{tenant_a.slug}/settings")
+    post_form(
+        owner,
+        f"/o/{tenant_a.slug}/settings/transfer",
+        {"membership_id": admin_id},
+        page=f"/o/{tenant_a.slug}/settings",
+    )
     assert owner.get(f"/o/{tenant_a.slug}/settings").status_code == 200  # now admin: still allowed
-    assert post_form(owner, f"/o/{tenant_a.slug}/settings/delete", {"confirm": tenant_a.slug},
-                     page=f"/o/{tenant_a.slug}/settings").status_code == 403
+    assert (
+        post_form(
+            owner,
+            f"/o/{tenant_a.slug}/settings/delete",
+            {"confirm": tenant_a.slug},
+            page=f"/o/{tenant_a.slug}/settings",
+        ).status_code
+        == 403
+    )
     new_owner = make_client()
     login(new_owner, "admin@a.example")
     assert "You are <strong>owner</strong>" in new_owner.get(f"/o/{tenant_a.slug}/").get_data(as_text=True)
@@ -177,11 +207,16 @@ def test_ownership_transfer(app, tenant_a, make_client):
 def test_owner_deletes_the_organisation_after_typing_its_slug(app, tenant_a, tenant_b, make_client):
     owner = make_client()
     login(owner, "owner@a.example")
-    wrong = post_form(owner, f"/o/{tenant_a.slug}/settings/delete", {"confirm": "nope"},
-                      page=f"/o/{tenant_a.slug}/settings")
+    wrong = post_form(
+        owner, f"/o/{tenant_a.slug}/settings/delete", {"confirm": "nope"}, page=f"/o/{tenant_a.slug}/settings"
+    )
     assert wrong.status_code == 422 and f"Type {tenant_a.slug} to confirm" in wrong.get_data(as_text=True)
-    done = post_form(owner, f"/o/{tenant_a.slug}/settings/delete", {"confirm": tenant_a.slug},
-                     page=f"/o/{tenant_a.slug}/settings")
+    done = post_form(
+        owner,
+        f"/o/{tenant_a.slug}/settings/delete",
+        {"confirm": tenant_a.slug},
+        page=f"/o/{tenant_a.slug}/settings",
+    )
     assert done.status_code == 302
     login(owner, "owner@a.example")
     assert owner.get(f"/o/{tenant_a.slug}/").status_code == 404
@@ -193,18 +228,25 @@ def test_owner_deletes_the_organisation_after_typing_its_slug(app, tenant_a, ten
 def test_rename_and_audit_log_with_filters(app, tenant_a, make_client):
     admin = make_client()
     login(admin, "admin@a.example")
-    post_form(admin, f"/o/{tenant_a.slug}/settings", {"name": "Alpha IT Services"}, page=f"/o/{tenant_a.slug}/settings")
+    post_form(
+        admin,
+        f"/o/{tenant_a.slug}/settings",
+        {"name": "Alpha IT Services"},
+        page=f"/o/{tenant_a.slug}/settings",
+    )
     _invite(admin, tenant_a, "audited@a.example", "viewer")
     log = admin.get(f"/o/{tenant_a.slug}/audit").get_data(as_text=True)
     assert "organisation.rename" in log and "Alpha IT Services" in log
     assert "invitation.create" in log and "audited@a.example" in log
     assert "127.0.0.1" in log  # from which address
-    filtered = admin.get(f"/o/{tenant_a.slug}/audit?action=invitation.create",
-                         headers={"HX-Request": "true"}).get_data(as_text=True)
+    filtered = admin.get(
+        f"/o/{tenant_a.slug}/audit?action=invitation.create", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
     assert "<html" not in filtered  # htmx gets only the rows
     assert "audited@a.example" in filtered and "organisation.rename" not in filtered
-    by_actor = admin.get(f"/o/{tenant_a.slug}/audit?actor=owner@a.example",
-                         headers={"HX-Request": "true"}).get_data(as_text=True)
+    by_actor = admin.get(
+        f"/o/{tenant_a.slug}/audit?actor=owner@a.example", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
     assert "member.add" in by_actor and "organisation.rename" not in by_actor
     future = admin.get(f"/o/{tenant_a.slug}/audit?since=2999-01-01").get_data(as_text=True)
     assert "No events match these filters." in future
@@ -213,8 +255,9 @@ def test_rename_and_audit_log_with_filters(app, tenant_a, make_client):
 def test_tokens_are_shown_once_listed_and_revocable(app, tenant_a, make_client, client):
     admin = make_client()
     login(admin, "admin@a.example")
-    created = post_form(admin, f"/o/{tenant_a.slug}/tokens", {"name": "ServiceNow export"},
-                        page=f"/o/{tenant_a.slug}/tokens").get_data(as_text=True)
+    created = post_form(
+        admin, f"/o/{tenant_a.slug}/tokens", {"name": "ServiceNow export"}, page=f"/o/{tenant_a.slug}/tokens"
+    ).get_data(as_text=True)
     value = re.search(r'id="new-token" type="text" readonly value="([^"]+)"', created).group(1)
     listing = admin.get(f"/o/{tenant_a.slug}/tokens").get_data(as_text=True)
     assert "ServiceNow export" in listing and value not in listing and value[:12] in listing
@@ -250,7 +293,9 @@ def test_a_token_follows_its_users_role_and_membership(app, tenant_a, make_clien
     owner = make_client()
     login(owner, "owner@a.example")
     editor_id = _membership_id(app, "editor@a.example", tenant_a)
-    post_form(owner, f"/o/{tenant_a.slug}/members/{editor_id}/role", {"role": "viewer"}, page=_members_url(tenant_a))
+    post_form(
+        owner, f"/o/{tenant_a.slug}/members/{editor_id}/role", {"role": "viewer"}, page=_members_url(tenant_a)
+    )
     assert client.get("/api/v1/me", headers=headers).get_json()["role"] == "viewer"
     post_form(owner, f"/o/{tenant_a.slug}/members/{editor_id}/remove", page=_members_url(tenant_a))
     assert client.get("/api/v1/me", headers=headers).status_code == 401
@@ -259,7 +304,9 @@ def test_a_token_follows_its_users_role_and_membership(app, tenant_a, make_clien
 def test_user_can_create_and_switch_to_another_organisation(app, tenant_a, make_client):
     owner = make_client()
     login(owner, "owner@a.example")
-    response = post_form(owner, "/organisations/new", {"organisation": "Alpha Services"}, page="/organisations/new")
+    response = post_form(
+        owner, "/organisations/new", {"organisation": "Alpha Services"}, page="/organisations/new"
+    )
     assert response.headers["Location"] == "/o/alpha-services-2/"  # slugs stay unique
     chooser = owner.get("/").get_data(as_text=True)
     assert "/o/alpha-services/" in chooser and "/o/alpha-services-2/" in chooser
@@ -268,7 +315,11 @@ def test_user_can_create_and_switch_to_another_organisation(app, tenant_a, make_
 def test_empty_sections_explain_what_to_do(app, tenant_a, make_client):
     viewer = make_client()
     login(viewer, "viewer@a.example")
-    for section, hint in (("journeys", "Draw the journeys"), ("eventlogs", "Upload a ticket"),
-                          ("goals", "improvement goals"), ("dashboard", "executive view")):
+    for section, hint in (
+        ("journeys", "Draw the journeys"),
+        ("eventlogs", "Upload a ticket"),
+        ("goals", "improvement goals"),
+        ("dashboard", "executive view"),
+    ):
         page = viewer.get(f"/o/{tenant_a.slug}/{section}")
         assert page.status_code == 200 and hint in page.get_data(as_text=True)

@@ -30,9 +30,8 @@ def test_query_on_tenant_data_without_a_tenant_fails_closed(app, tenant_a):
     from webapp.models import Invitation
     from webapp.tenancy import TenantNotSet
 
-    with app.app_context():
-        with pytest.raises(TenantNotSet):
-            db.session.scalars(sa.select(Invitation)).all()
+    with app.app_context(), pytest.raises(TenantNotSet):
+        db.session.scalars(sa.select(Invitation)).all()
 
 
 def test_queries_see_only_the_current_organisation(app, tenant_a, tenant_b):
@@ -113,9 +112,8 @@ def test_the_app_role_neither_owns_tables_nor_bypasses_rls(app):
     from webapp.database import rls_bypassed
     from webapp.extensions import db
 
-    with app.app_context():
-        with db.engine.connect() as connection:
-            assert rls_bypassed(connection) is False
+    with app.app_context(), db.engine.connect() as connection:
+        assert rls_bypassed(connection) is False
 
 
 @pytest.mark.postgres

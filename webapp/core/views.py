@@ -16,7 +16,7 @@ from webapp.views import actor, form_error
 
 @bp.get("/")
 def index():
-    """Signed in: the first organisation's overview (or the list to choose from). Otherwise the landing page."""
+    """Signed in: the organisation overview (or a list to choose from); otherwise the landing page."""
     if current_user.is_authenticated:
         memberships = memberships_of(current_user)
         if len(memberships) == 1:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, time, timedelta
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
-
 from wtforms.fields.choices import SelectChoice
 
 from webapp.models import Role
@@ -37,7 +36,7 @@ def _service_call(callable_, *args, **kwargs):
 
 
 def _public_base() -> str:
-    """Where people reach this server: PUBLIC_URL when configured (behind proxies), else this request's host."""
+    """Where people reach this server: PUBLIC_URL when set (behind proxies), else this request's host."""
     return (current_app.config.get("PUBLIC_URL") or request.host_url).rstrip("/")
 
 
