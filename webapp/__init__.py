@@ -18,6 +18,7 @@ def create_app(config: Mapping[str, Any] | None = None, env: str | None = None) 
         app.config.update(config)
     register_extensions(app)
     register_blueprints(app)
+    register_proxy_fix(app)
     register_security(app)
     register_errors(app)
     register_templating(app)
@@ -61,6 +62,15 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(orgs_bp)
     app.register_blueprint(api_bp)
+
+
+def register_proxy_fix(app: Flask) -> None:
+    """Behind a proxy, take the client address and scheme from the headers it sets (and only then)."""
+    count = app.config.get("TRUSTED_PROXY_COUNT", 0)
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 def register_security(app: Flask) -> None:

@@ -63,6 +63,8 @@ class Config:
     ARGON2_MEMORY_COST_KIB = 65536
     INVITATION_TTL = timedelta(days=7)
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_FORM_BYTES", str(2 * 1024 * 1024)))
+    # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none of them).
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
 
     def __init__(self) -> None:
