@@ -43,8 +43,9 @@ migrate: install  ## upgrade the database to head
 worker: install  ## one RQ worker (needs REDIS_URL)
 	$(BIN)/journeylens worker
 
-bench: install
-	@ls bench/*.py >/dev/null 2>&1 && for b in bench/bench_*.py; do $(BIN)/python $$b; done || echo "no benchmarks yet"
+bench: install  ## mining speed and figures against pm4py, in one process (see bench/RESULTS.md)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/bench_mining.py
 
 browser:  ## Debian's Chromium for the browser tests (Playwright cannot download one here)
 	@command -v chromium >/dev/null 2>&1 || { \

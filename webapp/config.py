@@ -65,6 +65,9 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_FORM_BYTES", str(2 * 1024 * 1024)))
     # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host (0: trust none of them).
     TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+    STORAGE_URL = os.environ.get("STORAGE_URL") or None  # file:///path or s3://bucket/prefix
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+    MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", str(1024**3)))
     TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
 
     def __init__(self) -> None:
@@ -72,6 +75,8 @@ class Config:
             self.SECRET_KEY = _local_secret_key()
         if not self.SQLALCHEMY_DATABASE_URI:
             self.SQLALCHEMY_DATABASE_URI = _default_database_url()
+        if not self.STORAGE_URL:
+            self.STORAGE_URL = f"file://{INSTANCE_DIR / 'uploads'}"
         if not self.DATABASE_MIGRATION_URL:
             self.DATABASE_MIGRATION_URL = self.SQLALCHEMY_DATABASE_URI
 

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, flash, g, render_template, request
+from flask import abort, flash, g, make_response, render_template, request
 from flask_login import current_user
 
 from webapp.models import Role
@@ -36,11 +36,16 @@ def require_role(role: Role) -> Callable:
     return decorator
 
 
-def render(template: str, fragment: str | None = None, **context: Any) -> str:
-    """The full page, or only its fragment when htmx asks (HX-Request)."""
-    if fragment and request.headers.get("HX-Request"):
-        return render_template(fragment, **context)
-    return render_template(template, **context)
+def render(template: str, fragment: str | None = None, **context: Any):
+    """The full page, or only its fragment when htmx asks (HX-Request), never for a history restore
+    (htmx then needs the whole page). Vary tells caches the two answers differ."""
+    wants_fragment = request.headers.get("HX-Request") and not request.headers.get(
+        "HX-History-Restore-Request"
+    )
+    body = render_template(fragment if fragment and wants_fragment else template, **context)
+    response = make_response(body)
+    response.vary.add("HX-Request")
+    return response
 
 
 def form_error(form, error: ServiceError) -> None:

@@ -5,8 +5,39 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 
 from rq import Worker
+
+RECONCILE_EVERY_S = 15
+log = logging.getLogger("worker")
+
+
+def _reconcile_forever(app, stop: threading.Event) -> None:
+    """Every few seconds one worker (a Redis lock decides which) re-drives or fails runs whose worker died.
+
+    RQ alone would leave a SIGKILLed job 'started' until its maintenance sweep; the run rows are what
+    users see, so we watch their heartbeats instead.
+    """
+    from webapp.extensions import db
+    from webapp.queue import redis_connection
+    from webapp.services.eventlogs import reconcile_all
+
+    while not stop.wait(RECONCILE_EVERY_S):
+        try:
+            with app.app_context():
+                if not redis_connection().set(
+                    "journeylens:reconciler", os.getpid(), nx=True, ex=RECONCILE_EVERY_S
+                ):
+                    continue
+                try:
+                    handled = reconcile_all()
+                    if handled:
+                        log.warning("reconciled stale mining runs %s", handled)
+                finally:
+                    db.session.remove()
+        except Exception:  # keep sweeping; the next round may succeed (database or Redis back)
+            log.exception("reconciler round failed")
 
 
 def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -> bool:

@@ -6,6 +6,7 @@ A new URL rule without an entry in RULES fails `test_every_rule_has_a_case`.
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -39,8 +40,23 @@ RULES = {
     "orgs.transfer_ownership": "org",
     "orgs.delete_organisation": "org",
     "orgs.audit_log": "org",
+    "orgs.eventlogs.index": "org",
+    "orgs.eventlogs.upload": "org",
+    "orgs.eventlogs.show": "org",
+    "orgs.eventlogs.status": "org",
+    "orgs.eventlogs.confirm_mapping": "org",
+    "orgs.eventlogs.cancel": "org",
+    "orgs.eventlogs.remine": "org",
+    "orgs.eventlogs.delete": "org",
+    "orgs.eventlogs.process_map": "org",
     "api.me": "api",
     "api.openapi": "public",
+    "api.upload_event_log": "api",
+    "api.list_event_logs": "api",
+    "api.get_event_log": "api",
+    "api.get_dfg": "api",
+    "api.get_variants": "api",
+    "api.get_activities": "api",
 }
 
 # Rules a viewer may use to change something of their own (leaving the organisation).
@@ -63,6 +79,12 @@ def world(app, tenant_a, tenant_b):
             org_a, "newcomer@a.example", Role.EDITOR, Role.OWNER, Actor(owner.id)
         )
         issued_token = tokens.issue(owner, "A's token", Actor(owner.id))
+        from webapp.services import eventlogs
+
+        a_log = eventlogs.upload(
+            "alpha-incidents.csv", io.BytesIO(b"case,activity,time\n1,Logged,2024-01-01T10:00:00\n"),
+            Actor(owner.id), "Alpha incidents",
+        )
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
         )
@@ -71,6 +93,7 @@ def world(app, tenant_a, tenant_b):
             "invitation_id": issued_invitation.invitation.id,
             "token_id": issued_token.token.id,
             "section": "journeys",
+            "log_id": a_log.id,
             "secret": issued_invitation.path.rsplit("/", 1)[1],
         }
         a_token = issued_token.value
@@ -102,7 +125,8 @@ def _urls(app, world, slug: str):
 
 
 def _a_secrets(world) -> list[str]:
-    return ["Alpha Services", "owner@a.example", "viewer@a.example", "newcomer@a.example", "A&#39;s token"]
+    return ["Alpha Services", "owner@a.example", "viewer@a.example", "newcomer@a.example", "A&#39;s token",
+            "Alpha incidents", "alpha-incidents.csv"]
 
 
 def _call(client, method: str, url: str, token: str):
@@ -196,6 +220,22 @@ def test_b_api_token_sees_only_b(app, world, client):
     forged[1] = str(world["a"].organisation_id)
     response = client.get("/api/v1/me", headers={"Authorization": "Bearer " + "_".join(forged)})
     assert response.status_code == 401
+
+
+def test_b_api_token_gets_404_for_every_object_of_a(app, world, client):
+    headers = {"Authorization": f"Bearer {world['b_token']}"}
+    checked = 0
+    for endpoint, method, url in _urls(app, world, world["a"].slug):
+        if RULES[endpoint] != "api" or not re.search(r"/\d+", url):
+            continue
+        response = client.open(url, method=method, headers=headers)
+        assert response.status_code == 404, f"{method} {url} answered {response.status_code}"
+        for secret in _a_secrets(world):
+            assert secret not in response.get_data(as_text=True)
+        checked += 1
+    assert checked >= 4
+    listing = client.get("/api/v1/event-logs", headers=headers).get_json()
+    assert listing == {"event_logs": []}
 
 
 def test_a_request_for_a_missing_organisation_looks_like_a_foreign_one(app, world, make_client):

@@ -40,4 +40,7 @@ def _resolve_organisation():
     g.organisation, g.membership = organisation, membership
 
 
+from webapp.eventlogs import bp as _eventlogs_bp  # noqa: E402
 from webapp.orgs import views  # noqa: E402,F401
+
+bp.register_blueprint(_eventlogs_bp)

@@ -17,7 +17,6 @@ from webapp.views import actor, form_error, render, require_role
 
 SECTIONS = {
     "journeys": ("Journeys", "Draw the journeys your customers and employees live through, stage by stage."),
-    "eventlogs": ("Event logs", "Upload a ticket or case export (CSV, XES) to see how work really flows."),
     "goals": ("Goals", "Set improvement goals on measured figures and follow their progress."),
     "dashboard": ("Dashboard", "The executive view of every goal, grouped by journey."),
 }
@@ -46,7 +45,7 @@ def overview():
     return render_template("orgs/overview.html", members=accounts.members())
 
 
-@bp.get("/<any(journeys, eventlogs, goals, dashboard):section>")
+@bp.get("/<any(journeys, goals, dashboard):section>")
 def section(section: str):
     """A workspace section (journeys, event logs, goals, dashboard) with its empty state."""
     title, explanation = SECTIONS[section]

@@ -30,9 +30,9 @@ def invitation_path(org: Organisation, secret: str) -> str:
 
 
 def invite(
-    org: Organisation, email: str, role: Role | str, actor_role: Role, actor: Actor
+    org: Organisation, email: str, role: Role | str, actor_role: Role, actor: Actor, base_url: str = ""
 ) -> IssuedInvitation:
-    """Invite an email with a role; mail it when SMTP is configured."""
+    """Invite an email with a role; mail the link (under `base_url`) when SMTP is configured."""
     email = normalise_email(email)
     role = Role(role)
     if role == Role.OWNER and actor_role != Role.OWNER:
@@ -61,7 +61,7 @@ def invite(
             "default",
             "worker.jobs.mail.send_invitation",
             invitation.id,
-            path,
+            (base_url or current_app.config.get("PUBLIC_URL") or "http://localhost:5000").rstrip("/") + path,
             organisation_id=org.id,
             description=f"invitation mail to {email}",
         )

@@ -16,6 +16,18 @@
       event.preventDefault();
     }
   }, true);
+  // Uploads show their progress (htmx reports the XHR's upload progress).
+  document.addEventListener("htmx:xhr:progress", function (event) {
+    var form = event.target && event.target.closest ? event.target.closest("form") : null;
+    var box = form ? form.querySelector(".upload-progress") : null;
+    if (!box || !event.detail || !event.detail.total) {
+      return;
+    }
+    var percent = Math.round((event.detail.loaded / event.detail.total) * 100);
+    box.hidden = false;
+    box.querySelector("progress").value = percent;
+    box.querySelector("[data-upload-percent]").textContent = String(percent);
+  });
   // Secrets shown once are selected on focus, ready to copy.
   document.addEventListener("focusin", function (event) {
     if (event.target.hasAttribute && event.target.hasAttribute("data-select-on-focus")) {

@@ -1,0 +1,219 @@
+"""Views of the event-log pages (thin: parse, call one service, render)."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
+from flask_login import current_user  # noqa: F401  (templates)
+
+from webapp.eventlogs import bp
+from webapp.eventlogs.forms import UploadForm
+from webapp.models import Role
+from webapp.services import NotFound, ServiceError, eventlogs
+from webapp.views import actor, render, require_role
+
+TIMESTAMP_FORMATS = [
+    ("", "Detect automatically"),
+    ("ISO8601", "ISO 8601 (2024-03-01T09:30:00+01:00)"),
+    ("%Y-%m-%d %H:%M:%S", "2024-03-01 09:30:00"),
+    ("%Y/%m/%d %H:%M:%S", "2024/03/01 09:30:00"),
+    ("%d-%m-%Y %H:%M:%S", "01-03-2024 09:30:00 (day first)"),
+    ("%d/%m/%Y %H:%M", "01/03/2024 09:30 (day first)"),
+    ("%m/%d/%Y %H:%M", "03/01/2024 09:30 (month first)"),
+    ("%d.%m.%Y %H:%M", "01.03.2024 09:30"),
+    ("epoch_s", "Seconds since 1970 (Unix time)"),
+    ("epoch_ms", "Milliseconds since 1970"),
+]
+
+
+def _log(log_id: int):
+    try:
+        return eventlogs.get(log_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("")
+def index():
+    """All logs of the organisation, and the upload form."""
+    return render(
+        "eventlogs/index.html",
+        form=UploadForm(),
+        logs=eventlogs.all_logs(),
+        max_upload_mib=current_app.config["MAX_UPLOAD_BYTES"] // (1024 * 1024),
+    )
+
+
+@bp.post("")
+@require_role(Role.EDITOR)
+def upload():
+    """Receive a file (streamed to storage by the service) and go to its page."""
+    request.max_content_length = current_app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
+    form = UploadForm()
+    if not form.validate_on_submit():
+        abort(400, description="The form expired; reload the page and upload again.")
+    file = request.files.get("file")
+    try:
+        log = eventlogs.upload(
+            file.filename if file else "", file.stream if file else None, actor(), form.name.data
+        )
+    except ServiceError as error:
+        if request.headers.get("HX-Request"):
+            return render("eventlogs/_upload_error.html", message=error.message), 422
+        flash(error.message, "error")
+        return redirect(url_for("orgs.eventlogs.index"))
+    target = url_for("orgs.eventlogs.show", log_id=log.id)
+    if request.headers.get("HX-Request"):
+        return "", 201, {"HX-Redirect": target}
+    return redirect(target)
+
+
+@bp.get("/<int:log_id>")
+def show(log_id: int):
+    """A log: its mapping form, its progress, its failure, or its measured process."""
+    log = _log(log_id)
+    return render(
+        "eventlogs/show.html",
+        log=log,
+        run=eventlogs.latest_run(log),
+        results=eventlogs.results(log),
+        proposed=eventlogs.proposed_mapping(log),
+        timestamp_formats=TIMESTAMP_FORMATS,
+        role_labels=eventlogs.ROLE_LABELS,
+        duplicate=eventlogs.get(log.duplicate_of_id) if log.duplicate_of_id else None,
+        mapping_errors={},
+    )
+
+
+@bp.get("/<int:log_id>/status")
+def status(log_id: int):
+    """The progress widget (polled by htmx while a run is queued or running)."""
+    log = _log(log_id)
+    run = eventlogs.latest_run(log)
+    finished_now = (
+        run is not None and run.status in ("finished", "failed", "cancelled") and log.preview is not None
+    )
+    if (
+        request.headers.get("HX-Request")
+        and request.args.get("was") in ("queued", "running", "uploaded")
+        and (finished_now or (log.preview and request.args.get("was") == "uploaded"))
+    ):
+        # The state changed under the widget: reload the page so the results (or the form) appear.
+        return "", 200, {"HX-Refresh": "true"}
+    return render("eventlogs/_status.html", "eventlogs/_status.html", log=log, run=run)
+
+
+@bp.post("/<int:log_id>/mapping")
+@require_role(Role.EDITOR)
+def confirm_mapping(log_id: int):
+    """Confirm (or correct) the column mapping and start mining."""
+    log = _log(log_id)
+    try:
+        eventlogs.confirm_mapping(log, request.form.to_dict(), actor())
+    except eventlogs.MappingErrors as error:
+        return render(
+            "eventlogs/show.html",
+            log=log,
+            run=eventlogs.latest_run(log),
+            results=None,
+            proposed=request.form.to_dict(),
+            timestamp_formats=TIMESTAMP_FORMATS,
+            role_labels=eventlogs.ROLE_LABELS,
+            duplicate=None,
+            mapping_errors=error.errors,
+        ), 422
+    except ServiceError as error:
+        flash(error.message, "error")
+    return redirect(url_for("orgs.eventlogs.show", log_id=log.id))
+
+
+@bp.post("/<int:log_id>/cancel")
+@require_role(Role.EDITOR)
+def cancel(log_id: int):
+    """Stop mining this log."""
+    log = _log(log_id)
+    try:
+        eventlogs.cancel(log, actor())
+        flash("Mining cancelled. The upload is kept.", "info")
+    except ServiceError as error:
+        flash(error.message, "error")
+    return redirect(url_for("orgs.eventlogs.show", log_id=log.id))
+
+
+@bp.post("/<int:log_id>/remine")
+@require_role(Role.EDITOR)
+def remine(log_id: int):
+    """Mine the kept upload again."""
+    log = _log(log_id)
+    try:
+        eventlogs.remine(log, actor())
+    except ServiceError as error:
+        flash(error.message, "error")
+    return redirect(url_for("orgs.eventlogs.show", log_id=log.id))
+
+
+@bp.post("/<int:log_id>/delete")
+@require_role(Role.EDITOR)
+def delete(log_id: int):
+    """Delete the file and all its results."""
+    log = _log(log_id)
+    name = log.name
+    eventlogs.delete(log, actor())
+    flash(f"{name} and its results were deleted.", "success")
+    return redirect(url_for("orgs.eventlogs.index"))
+
+
+@bp.get("/<int:log_id>/map.json")
+def process_map(log_id: int):
+    """The directly-follows graph for the process-map widget."""
+    log = _log(log_id)
+    results = eventlogs.results(log, variant_limit=0)
+    if results is None:
+        abort(404)
+    return jsonify(
+        {
+            "activities": [
+                {"name": a.activity, "events": a.events, "cases": a.cases} for a in results.activities
+            ],
+            "edges": [
+                {
+                    "source": e.source,
+                    "target": e.target,
+                    "frequency": e.frequency,
+                    "mean_s": e.mean_s,
+                    "median_s": e.median_s,
+                    "p90_s": e.p90_s,
+                }
+                for e in results.edges
+            ],
+            "start_activities": results.start_activities,
+            "end_activities": results.end_activities,
+        }
+    )
+
+
+@bp.app_template_filter("duration")
+def _duration(seconds) -> str:
+    """A duration a person reads at a glance: 45 s, 12 min, 3.2 h, 2 d 4 h."""
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    days, rest = divmod(seconds, 86400)
+    return f"{days:.0f} d {rest / 3600:.0f} h"
+
+
+@bp.app_template_filter("filesize")
+def _filesize(size_bytes: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size_bytes < 1024 or unit == "GiB":
+            return f"{size_bytes:.0f} {unit}" if unit == "bytes" else f"{size_bytes:.1f} {unit}"
+        size_bytes /= 1024
+    return ""
+
+
+_ = g  # views read the organisation through templates

@@ -1,0 +1,82 @@
+"""Journeylens process mining: read an event log, compute pm4py-equivalent figures, fast.
+
+A pure library (no Flask, SQLAlchemy, ``webapp`` or ``worker.jobs`` imports): data in, plain
+dataclasses out. Typical use from a job::
+
+    from worker.mining import mine
+    result = mine(path, mapping=None, progress=lambda phase, f: ...)
+    payload = result.to_dict()      # JSON-serialisable
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .discovery import (
+    ActivityStats,
+    Bottleneck,
+    Edge,
+    Histogram,
+    HistogramBin,
+    MiningResult,
+    Summary,
+    Variant,
+    discover,
+)
+from .errors import MiningInputError
+from .readers import (
+    ColumnMapping,
+    MappingProposal,
+    Preview,
+    Progress,
+    preview,
+    propose_mapping,
+    read_csv,
+    read_log,
+    read_parquet,
+    read_xes,
+)
+from .table import EventTable, build_table, table_from_records
+from .timestamps import DetectedFormat, detect_format, parse_timestamps
+
+__all__ = [
+    "ActivityStats",
+    "Bottleneck",
+    "ColumnMapping",
+    "DetectedFormat",
+    "Edge",
+    "EventTable",
+    "Histogram",
+    "HistogramBin",
+    "MappingProposal",
+    "MiningInputError",
+    "MiningResult",
+    "Preview",
+    "Progress",
+    "Summary",
+    "Variant",
+    "build_table",
+    "detect_format",
+    "discover",
+    "mine",
+    "parse_timestamps",
+    "preview",
+    "propose_mapping",
+    "read_csv",
+    "read_log",
+    "read_parquet",
+    "read_xes",
+    "table_from_records",
+]
+
+
+def mine(
+    path: str | Path,
+    mapping: ColumnMapping | None = None,
+    *,
+    progress: Progress | None = None,
+    max_variants: int = 1000,
+) -> MiningResult:
+    """Read a log file and discover everything: phases 'reading', 'sorting', 'discovering'."""
+    table = read_log(path, mapping, progress=progress)
+    return discover(table, progress=progress, max_variants=max_variants)
