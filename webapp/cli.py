@@ -126,6 +126,76 @@ def up(port: int, host: str) -> None:
     raise SystemExit(run(port, host))
 
 
+@click.command("mine")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--case", "case_column", default=None, help="Case id column (CSV/Parquet).")
+@click.option("--activity", "activity_column", default=None)
+@click.option("--timestamp", "timestamp_column", default=None)
+@click.option("--start-timestamp", "start_column", default=None)
+@click.option("--resource", "resource_column", default=None)
+@click.option("--timestamp-format", default=None, help="strftime pattern, ISO8601, epoch_s or epoch_ms.")
+@click.option("--timezone", default=None, help="IANA zone for times without an offset (default UTC).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (the only output form).")
+def mine(
+    path,
+    case_column,
+    activity_column,
+    timestamp_column,
+    start_column,
+    resource_column,
+    timestamp_format,
+    timezone,
+    as_json,
+) -> None:
+    """Mine a log file here, without database or Redis; prints summary, dfg, variants, activities."""
+    import json
+
+    from worker.mining import ColumnMapping, MiningInputError, preview
+    from worker.mining import mine as mine_file
+    from worker.mining.export import api_shapes
+
+    mapping = None
+    try:
+        if any((case_column, activity_column, timestamp_column)):
+            if not all((case_column, activity_column, timestamp_column)):
+                _fail(
+                    "give --case, --activity and --timestamp together (or none, to use the proposed mapping)"
+                )
+            mapping = ColumnMapping(
+                case_column,
+                activity_column,
+                timestamp_column,
+                start_column,
+                resource_column,
+                timestamp_format,
+                timezone,
+            )
+        else:
+            head = preview(path)
+            if head.format != "xes":
+                mapping = head.proposal.to_mapping()
+        result = mine_file(path, mapping)
+    except MiningInputError as error:
+        _fail(str(error))
+    click.echo(json.dumps(api_shapes(result), indent=None if as_json else 2))
+
+
+@click.command("generate-log")
+@click.option("--cases", type=click.IntRange(min=1), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help=".csv, .csv.gz, .xes or .xes.gz")
+def generate_log(cases: int, seed: int, out: str) -> None:
+    """Write a realistic synthetic IT incident log whose answers are known (for tests, demos, benchmarks)."""
+    from worker.mining.synthetic import generate_incident_log, write_csv, write_xes
+
+    log = generate_incident_log(cases, seed=seed)
+    writer = write_xes if ".xes" in out else write_csv
+    writer(log, out)
+    click.echo(
+        f"{out}: {log.truth.n_cases} cases, {log.truth.n_events} events, {log.truth.n_variants} variants"
+    )
+
+
 def register_commands(app: Flask) -> None:
     """Attach the commands to the app's CLI."""
     for command in (create_org, create_token, add_member, seed_demo, worker):
@@ -144,3 +214,5 @@ def main() -> None:
 
 
 main.add_command(up)
+main.add_command(mine)
+main.add_command(generate_log)

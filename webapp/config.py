@@ -68,6 +68,10 @@ class Config:
     STORAGE_URL = os.environ.get("STORAGE_URL") or None  # file:///path or s3://bucket/prefix
     S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
     MAX_UPLOAD_BYTES = int(os.environ.get("MAX_UPLOAD_BYTES", str(1024**3)))
+    # A run whose heartbeat is older than this is re-driven or failed by the reconciler, which sweeps
+    # every RECONCILE_EVERY_S: a killed worker is noticed within stale + sweep (< 60 s by default).
+    MINING_HEARTBEAT_STALE_S = int(os.environ.get("MINING_HEARTBEAT_STALE_S", "30"))
+    RECONCILE_EVERY_S = int(os.environ.get("RECONCILE_EVERY_S", "10"))
     TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
 
     def __init__(self) -> None:

@@ -9,7 +9,6 @@ import threading
 
 from rq import Worker
 
-RECONCILE_EVERY_S = 15
 log = logging.getLogger("worker")
 
 
@@ -23,12 +22,11 @@ def _reconcile_forever(app, stop: threading.Event) -> None:
     from webapp.queue import redis_connection
     from webapp.services.eventlogs import reconcile_all
 
-    while not stop.wait(RECONCILE_EVERY_S):
+    every_s = app.config["RECONCILE_EVERY_S"]
+    while not stop.wait(every_s):
         try:
             with app.app_context():
-                if not redis_connection().set(
-                    "journeylens:reconciler", os.getpid(), nx=True, ex=RECONCILE_EVERY_S
-                ):
+                if not redis_connection().set("journeylens:reconciler", os.getpid(), nx=True, ex=every_s):
                     continue
                 try:
                     handled = reconcile_all()
@@ -59,7 +57,15 @@ def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -
         worker = Worker(
             [get_queue(name, connection) for name in (queues or QUEUE_NAMES)], connection=connection
         )
-        return worker.work(burst=burst, with_scheduler=True)
+        stop = threading.Event()
+        if not burst:
+            threading.Thread(
+                target=_reconcile_forever, args=(app, stop), daemon=True, name="reconciler"
+            ).start()
+        try:
+            return worker.work(burst=burst, with_scheduler=True)
+        finally:
+            stop.set()
 
 
 def main() -> None:

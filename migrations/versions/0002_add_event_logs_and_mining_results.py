@@ -10,7 +10,6 @@ from alembic import op
 
 from webapp.database import tenant_policy_sql
 
-
 revision = "0ab3eee4869c"
 down_revision = "71e2e56c7306"
 branch_labels = None

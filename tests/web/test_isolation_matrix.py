@@ -82,8 +82,10 @@ def world(app, tenant_a, tenant_b):
         from webapp.services import eventlogs
 
         a_log = eventlogs.upload(
-            "alpha-incidents.csv", io.BytesIO(b"case,activity,time\n1,Logged,2024-01-01T10:00:00\n"),
-            Actor(owner.id), "Alpha incidents",
+            "alpha-incidents.csv",
+            io.BytesIO(b"case,activity,time\n1,Logged,2024-01-01T10:00:00\n"),
+            Actor(owner.id),
+            "Alpha incidents",
         )
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
@@ -125,8 +127,15 @@ def _urls(app, world, slug: str):
 
 
 def _a_secrets(world) -> list[str]:
-    return ["Alpha Services", "owner@a.example", "viewer@a.example", "newcomer@a.example", "A&#39;s token",
-            "Alpha incidents", "alpha-incidents.csv"]
+    return [
+        "Alpha Services",
+        "owner@a.example",
+        "viewer@a.example",
+        "newcomer@a.example",
+        "A&#39;s token",
+        "Alpha incidents",
+        "alpha-incidents.csv",
+    ]
 
 
 def _call(client, method: str, url: str, token: str):

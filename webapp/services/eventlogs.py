@@ -53,7 +53,6 @@ ROLE_LABELS = {
     "start_timestamp": "Start timestamp",
     "resource": "Resource",
 }
-HEARTBEAT_STALE_AFTER = timedelta(seconds=45)
 ACTIVE = ("queued", "running")
 
 
@@ -572,10 +571,11 @@ def _parse_iso(value: str | None):
 def reconcile_organisation(now=None) -> list[int]:
     """Re-drive or fail the current organisation's runs whose worker stopped beating; returns run ids."""
     now = now or utcnow()
+    stale_after = timedelta(seconds=current_app.config["MINING_HEARTBEAT_STALE_S"])
     stale = list(
         db.session.scalars(
             sa.select(MiningRun).where(
-                MiningRun.status == "running", MiningRun.heartbeat_at < now - HEARTBEAT_STALE_AFTER
+                MiningRun.status == "running", MiningRun.heartbeat_at < now - stale_after
             )
         )
     )

@@ -33,6 +33,15 @@ def inspect_log(event_log_id: int) -> str:
     except MiningInputError as error:
         eventlogs.record_unreadable(event_log_id, str(error))
         return "unreadable"
+    except Exception as error:  # whatever the file holds, the user learns it and the upload stays
+        log.exception("preview of log %s failed", event_log_id)
+        db.session.rollback()
+        eventlogs.record_unreadable(
+            event_log_id,
+            f"We could not read the start of this file ({type(error).__name__}: {error}). Check that it is a "
+            "CSV, XES or Parquet export and upload it again.",
+        )
+        return "unreadable"
     eventlogs.record_preview(event_log_id, result)
     eventlogs.start_when_mapped(event_log_id)
     return "previewed"

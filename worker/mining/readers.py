@@ -290,7 +290,15 @@ def _csv_layout(data: bytes, name: str, *, encoding: str | None, delimiter: str 
     if delimiter is not None and delimiter not in _DELIMITERS and len(delimiter) != 1:
         raise MiningInputError(f"Delimiter {delimiter!r} is not a single character.")
     delim = delimiter or _sniff_delimiter(sample)
-    rows = [r for r in csv.reader(io.StringIO("".join(_complete_lines(sample, 60))), delimiter=delim) if r]
+    try:
+        rows = [
+            r for r in csv.reader(io.StringIO("".join(_complete_lines(sample, 60))), delimiter=delim) if r
+        ]
+    except csv.Error as error:
+        raise MiningInputError(
+            f"'{name}' does not read as a CSV text file ({error}). Is it a binary file with a .csv name? "
+            "Export the log again as CSV (UTF-8) or XES."
+        ) from error
     if not rows:
         raise MiningInputError(f"'{name}' has no header row; the first line must name the columns.")
     names = _unique_names(rows[0])
