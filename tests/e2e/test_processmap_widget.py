@@ -12,13 +12,12 @@ import functools
 import http.server
 import json
 import re
-import shutil
 import threading
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -72,15 +71,10 @@ def static_server():
         thread.join(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    path = "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
-    if not path:
-        pytest.fail("no Chromium at /usr/bin/chromium: install Debian's chromium (`make browser`)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+@pytest.fixture
+def chromium(browser):
+    """The session's Chromium (tests/e2e/conftest.py): one Playwright per process."""
+    return browser
 
 
 @pytest.fixture

@@ -11,17 +11,20 @@ from webapp.models import Role
 from webapp.services import NotFound, ServiceError, eventlogs
 from webapp.views import actor, render, require_role
 
+# Format specs the miner understands (worker/mining/timestamps.py): a date part stands for that date
+# followed by any common time of day; a full pattern with time directives is used exactly.
 TIMESTAMP_FORMATS = [
     ("", "Detect automatically"),
-    ("ISO8601", "ISO 8601 (2024-03-01T09:30:00+01:00)"),
-    ("%Y-%m-%d %H:%M:%S", "2024-03-01 09:30:00"),
-    ("%Y/%m/%d %H:%M:%S", "2024/03/01 09:30:00"),
-    ("%d-%m-%Y %H:%M:%S", "01-03-2024 09:30:00 (day first)"),
-    ("%d/%m/%Y %H:%M", "01/03/2024 09:30 (day first)"),
-    ("%m/%d/%Y %H:%M", "03/01/2024 09:30 (month first)"),
-    ("%d.%m.%Y %H:%M", "01.03.2024 09:30"),
-    ("epoch_s", "Seconds since 1970 (Unix time)"),
-    ("epoch_ms", "Milliseconds since 1970"),
+    ("ISO8601", "ISO 8601 (2024-03-01 09:30:00, optional offset)"),
+    ("%Y/%m/%d", "2024/03/01 09:30"),
+    ("%d/%m/%Y", "01/03/2024 09:30 (day first)"),
+    ("%m/%d/%Y", "03/01/2024 09:30 (month first)"),
+    ("%d-%m-%Y", "01-03-2024 09:30 (day first)"),
+    ("%m-%d-%Y", "03-01-2024 09:30 (month first)"),
+    ("%d.%m.%Y", "01.03.2024 09:30"),
+    ("%d-%b-%Y", "01-Mar-2024 09:30"),
+    ("EPOCH_S", "Seconds since 1970 (Unix time)"),
+    ("EPOCH_MS", "Milliseconds since 1970"),
 ]
 
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import Actor, accounts
+from webapp.services import Actor, accounts, eventlogs
 
 DEMO_ORG_NAME = "Demo Service Desk"
 DEMO_OWNER = ("demo@journeylens.example", "journeylens-demo")
+DEMO_LOG_FILE = "servicenow-incidents-sample.csv"
+DEMO_LOG_CASES = 2000
+DEMO_LOG_SEED = 7
+DEMO_LOG_MAPPING = {
+    "case": "Number",
+    "activity": "Status",
+    "timestamp": "sys_updated_on",
+    "resource": "Assigned to",
+}
 DEMO_MEMBERS = (
     ("editor@journeylens.example", "journeylens-demo", Role.EDITOR),
     ("viewer@journeylens.example", "journeylens-demo", Role.VIEWER),
@@ -35,4 +47,35 @@ def seed_demo() -> tuple[str, bool]:
         if accounts.membership_in(org.id, user.id) is None:
             accounts.add_member(user, role, Actor(owner.id))
     db.session.commit()
+    if not eventlogs.all_logs():
+        _seed_mined_log(Actor(owner.id))
     return org.slug, created
+
+
+def _seed_mined_log(actor: Actor) -> None:
+    """A synthetic IT incident log, uploaded and mined in this process (no worker needed to seed)."""
+    from worker.mining import mine, preview
+    from worker.mining.synthetic import generate_incident_log, write_csv
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_csv(
+            generate_incident_log(DEMO_LOG_CASES, seed=DEMO_LOG_SEED), Path(folder) / DEMO_LOG_FILE
+        )
+        with open(path, "rb") as handle:
+            log = eventlogs.upload(path.name, handle, actor, "Service desk incidents (sample)", inspect=False)
+        eventlogs.record_preview(log.id, preview(path).to_dict())
+        log.mapping = eventlogs.validate_mapping(log, DEMO_LOG_MAPPING)
+        run = eventlogs.start_run(log, enqueue=False)
+        eventlogs.begin_run(run.id)
+        eventlogs.store_results(run.id, mine(path, _mapping()).to_dict())
+
+
+def _mapping():
+    from worker.mining import ColumnMapping
+
+    return ColumnMapping(
+        case=DEMO_LOG_MAPPING["case"],
+        activity=DEMO_LOG_MAPPING["activity"],
+        timestamp=DEMO_LOG_MAPPING["timestamp"],
+        resource=DEMO_LOG_MAPPING["resource"],
+    )

@@ -70,7 +70,9 @@ def file_format(filename: str) -> str:
     return fmt
 
 
-def upload(filename: str, stream: BinaryIO, actor: Actor, name: str | None = None) -> EventLog:
+def upload(
+    filename: str, stream: BinaryIO, actor: Actor, name: str | None = None, *, inspect: bool = True
+) -> EventLog:
     """Stream a file to storage, record it, and ask a worker to read its first rows."""
     filename = PurePath(filename or "").name
     if not filename:
@@ -112,6 +114,8 @@ def upload(filename: str, stream: BinaryIO, actor: Actor, name: str | None = Non
         actor, "eventlog.upload", log.name, filename=filename, bytes=stored.size_bytes, sha256=stored.sha256
     )
     db.session.commit()
+    if not inspect:
+        return log
     queue.enqueue(
         "default",
         "worker.jobs.eventlogs.inspect_log",
@@ -290,8 +294,8 @@ def timeout_for(size_bytes: int) -> int:
     return int(min(6 * 3600, 300 + 10 * size_bytes / (1024 * 1024)))
 
 
-def start_run(log: EventLog, attempt: int = 0) -> MiningRun:
-    """A new queued run for the log's current mapping, and its job."""
+def start_run(log: EventLog, attempt: int = 0, *, enqueue: bool = True) -> MiningRun:
+    """A new queued run for the log's current mapping, and its job (unless the caller mines in-process)."""
     run = MiningRun(
         event_log_id=log.id,
         status="queued",
@@ -306,7 +310,8 @@ def start_run(log: EventLog, attempt: int = 0) -> MiningRun:
     log.status = "queued"
     log.error = None
     db.session.commit()
-    _enqueue(run)
+    if enqueue:
+        _enqueue(run)
     return run
 
 
