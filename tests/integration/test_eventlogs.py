@@ -427,3 +427,35 @@ def test_uploads_can_live_in_an_s3_bucket(app_config, app, tenant_a, tmp_path):
         assert len(keys) == 1 and keys[0].startswith(f"tenants/org-{tenant_a.organisation_id}/")
     finally:
         server.stop()
+
+
+def test_cancel_keeps_the_upload_and_the_same_columns_get_the_same_mapping(stack, tenant_a, app, tmp_path):
+    base, slug = stack["base"], tenant_a.slug
+    token = _token(app, tenant_a)
+    big = write_xes(generate_incident_log(40_000, seed=3), tmp_path / "big.xes")
+    log_id = _upload(base, token, big).json()["id"]
+    _wait(base, token, log_id, until=("running",), timeout_s=60)
+    editor = _browser(base, "editor@a.example")
+    page = editor.get(f"{base}/o/{slug}/eventlogs/{log_id}").text
+    assert "Cancel" in page
+    editor.post(f"{base}/o/{slug}/eventlogs/{log_id}/cancel", data={"csrf_token": csrf_token(page)})
+    body = _wait(base, token, log_id, until=("failed",), timeout_s=30)
+    assert "cancelled" in body["error"] and body["summary"] is None
+    page = editor.get(f"{base}/o/{slug}/eventlogs/{log_id}").text
+    editor.post(f"{base}/o/{slug}/eventlogs/{log_id}/remine", data={"csrf_token": csrf_token(page)})
+    assert _wait(base, token, log_id, timeout_s=90)["status"] == "finished"
+
+    # Two CSV exports with the same columns: the mapping confirmed for the first is proposed for the second.
+    first = write_csv(generate_incident_log(50, seed=1), tmp_path / "january.csv")
+    second = write_csv(generate_incident_log(50, seed=2), tmp_path / "february.csv")
+    mapping = {"case_column": "Number", "activity_column": "Status", "timestamp_column": "sys_updated_on",
+               "resource_column": "Channel"}
+    _wait(base, token, _upload(base, token, first, **mapping).json()["id"])
+    second_id = _upload(base, token, second).json()["id"]
+    deadline = time.monotonic() + 30
+    while "Which column is which?" not in (page := editor.get(f"{base}/o/{slug}/eventlogs/{second_id}").text):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert "the mapping you confirmed for a file with the same columns" in page
+    resource_select = page.split('name="resource"')[1].split("</select>")[0]
+    assert '<option value="Channel" selected>' in resource_select

@@ -207,6 +207,7 @@ def start_when_mapped(log_id: int) -> MiningRun | None:
             log.error = f"{error.message} The file's columns are: {columns}."
             db.session.commit()
             return None
+        _remember_mapping(log, log.mapping)
         return start_run(log)
     return None
 
@@ -278,15 +279,21 @@ def confirm_mapping(log: EventLog, raw: dict[str, Any], actor: Actor) -> MiningR
         raise ServiceError("This log is being mined already; wait for it or cancel it first.")
     mapping = validate_mapping(log, raw)
     log.mapping = mapping
-    if log.file_format != "xes":
-        signature = columns_signature((log.preview or {}).get("columns") or [])
-        saved = db.session.scalar(sa.select(SavedMapping).where(SavedMapping.columns_signature == signature))
-        if saved is None:
-            db.session.add(SavedMapping(columns_signature=signature, mapping=mapping))
-        else:
-            saved.mapping = mapping
+    _remember_mapping(log, mapping)
     audit.record(actor, "eventlog.mapping", log.name, **{k: v for k, v in mapping.items() if v})
     return start_run(log)
+
+
+def _remember_mapping(log: EventLog, mapping: dict[str, Any]) -> None:
+    """Keep the confirmed mapping for the next upload with the same columns."""
+    if log.file_format == "xes":
+        return
+    signature = columns_signature((log.preview or {}).get("columns") or [])
+    saved = db.session.scalar(sa.select(SavedMapping).where(SavedMapping.columns_signature == signature))
+    if saved is None:
+        db.session.add(SavedMapping(columns_signature=signature, mapping=mapping))
+    else:
+        saved.mapping = mapping
 
 
 def timeout_for(size_bytes: int) -> int:
