@@ -77,3 +77,37 @@ def post_form(client, url: str, data: dict | None = None, page: str | None = Non
     source = client.get(page or "/", follow_redirects=True)
     token = csrf_token(source.get_data(as_text=True))
     return client.post(url, data={**(data or {}), "csrf_token": token}, **kwargs)
+
+
+# A small journey in the export format: three lanes, two stages, four steps, one note.
+SMALL_JOURNEY = {
+    "title": "Password reset",
+    "kind": "employee",
+    "state": "current",
+    "status": "draft",
+    "persona": {"name": "Pat", "role": "Clerk", "goals": "", "frustrations": "", "quote": ""},
+    "lanes": [{"name": "Actions"}, {"name": "Frontstage"}, {"name": "Backstage"}],
+    "stages": [
+        {
+            "name": "Ask",
+            "steps": [
+                {"name": "Forgets password", "lane": "Actions", "channel": "other", "emotion": -2},
+                {"name": "Calls desk", "lane": "Actions", "channel": "phone", "emotion": -1},
+                {"name": "Agent verifies", "lane": "Frontstage", "channel": "phone", "emotion": 0},
+            ],
+        },
+        {
+            "name": "Reset",
+            "steps": [
+                {
+                    "name": "Reset in AD",
+                    "lane": "Backstage",
+                    "channel": "other",
+                    "emotion": 0,
+                    "expected_duration_s": 300,
+                    "notes": [{"kind": "pain_point", "text": "Manual"}],
+                }
+            ],
+        },
+    ],
+}

@@ -15,6 +15,9 @@ from webapp.services import Actor, ServiceError
 
 def actor() -> Actor:
     """The signed-in user and their address, for services and the audit log."""
+    identity = g.get("api_identity")  # an API call acts as its token's user
+    if identity is not None:
+        return Actor(identity.user.id, request.remote_addr)
     return Actor(current_user.id if current_user.is_authenticated else None, request.remote_addr)
 
 

@@ -448,8 +448,12 @@ def test_cancel_keeps_the_upload_and_the_same_columns_get_the_same_mapping(stack
     # Two CSV exports with the same columns: the mapping confirmed for the first is proposed for the second.
     first = write_csv(generate_incident_log(50, seed=1), tmp_path / "january.csv")
     second = write_csv(generate_incident_log(50, seed=2), tmp_path / "february.csv")
-    mapping = {"case_column": "Number", "activity_column": "Status", "timestamp_column": "sys_updated_on",
-               "resource_column": "Channel"}
+    mapping = {
+        "case_column": "Number",
+        "activity_column": "Status",
+        "timestamp_column": "sys_updated_on",
+        "resource_column": "Channel",
+    }
     _wait(base, token, _upload(base, token, first, **mapping).json()["id"])
     second_id = _upload(base, token, second).json()["id"]
     deadline = time.monotonic() + 30
@@ -459,3 +463,52 @@ def test_cancel_keeps_the_upload_and_the_same_columns_get_the_same_mapping(stack
     assert "the mapping you confirmed for a file with the same columns" in page
     resource_select = page.split('name="resource"')[1].split("</select>")[0]
     assert '<option value="Channel" selected>' in resource_select
+
+
+def test_filters_re_mine_the_chosen_cases_in_the_background(stack, tenant_a, app, tmp_path):
+    import polars as pl
+
+    log = generate_incident_log(300, seed=8)
+    path = write_csv(log, tmp_path / "incidents.csv")
+    base, slug = stack["base"], tenant_a.slug
+    token = _token(app, tenant_a)
+    log_id = _upload(
+        base, token, path, case_column="Number", activity_column="Status", timestamp_column="sys_updated_on"
+    ).json()["id"]
+    whole = _wait(base, token, log_id)
+    editor = _browser(base, "editor@a.example")
+    page = editor.get(f"{base}/o/{slug}/eventlogs/{log_id}").text
+    assert "Filter the cases" in page and 'name="attr:Priority"' in page
+    response = editor.post(
+        f"{base}/o/{slug}/eventlogs/{log_id}/filter",
+        data={"csrf_token": csrf_token(page), "attr:Priority": ["1", "2"]},
+    )
+    assert response.ok
+    deadline = time.monotonic() + 60
+    while "Filtered:" not in (page := editor.get(f"{base}/o/{slug}/eventlogs/{log_id}").text):
+        assert time.monotonic() < deadline, "the filtered run did not finish"
+        time.sleep(0.3)
+    first_priority = log.events.group_by("Number").agg(pl.col("Priority").first().cast(pl.String))
+    wanted = first_priority.filter(pl.col("Priority").is_in(["1", "2"])).height
+    assert "Priority is 1 or 2" in page and f">{wanted:,}<" in page
+    assert "Show all cases" in page
+    # The API keeps answering with all cases.
+    assert _api(base, token, f"/event-logs/{log_id}")["summary"] == whole["summary"]
+    # A filter that matches nothing fails with a reason, and all cases are still one click away.
+    page = editor.get(f"{base}/o/{slug}/eventlogs/{log_id}").text
+    editor.post(
+        f"{base}/o/{slug}/eventlogs/{log_id}/filter",
+        data={"csrf_token": csrf_token(page), "start": "2031-01-01"},
+    )
+    deadline = time.monotonic() + 60
+    while "The filtered mining failed." not in (
+        page := editor.get(f"{base}/o/{slug}/eventlogs/{log_id}").text
+    ):
+        assert time.monotonic() < deadline, "the empty filter did not fail"
+        time.sleep(0.3)
+    assert "No case matches these filters" in page
+    assert _api(base, token, f"/event-logs/{log_id}")["status"] == "finished"  # the log's own results stand
+    bad = editor.post(
+        f"{base}/o/{slug}/eventlogs/{log_id}/filter", data={"csrf_token": csrf_token(page), "start": "soon"}
+    )
+    assert "is not a date" in bad.text

@@ -46,6 +46,7 @@ RULES = {
     "orgs.eventlogs.status": "org",
     "orgs.eventlogs.confirm_mapping": "org",
     "orgs.eventlogs.cancel": "org",
+    "orgs.eventlogs.apply_filter": "org",
     "orgs.eventlogs.remine": "org",
     "orgs.eventlogs.delete": "org",
     "orgs.eventlogs.process_map": "org",
@@ -57,6 +58,37 @@ RULES = {
     "api.get_dfg": "api",
     "api.get_variants": "api",
     "api.get_activities": "api",
+    "orgs.journeys.index": "org",
+    "orgs.journeys.create": "org",
+    "orgs.journeys.import_journey": "org",
+    "orgs.journeys.show": "org",
+    "orgs.journeys.board": "org",
+    "orgs.journeys.presence": "org",
+    "orgs.journeys.update": "org",
+    "orgs.journeys.add_stage": "org",
+    "orgs.journeys.edit_stage": "org",
+    "orgs.journeys.add_lane": "org",
+    "orgs.journeys.edit_lane": "org",
+    "orgs.journeys.add_step": "org",
+    "orgs.journeys.edit_step": "org",
+    "orgs.journeys.move_step": "org",
+    "orgs.journeys.delete_step": "org",
+    "orgs.journeys.add_note": "org",
+    "orgs.journeys.delete_note": "org",
+    "orgs.journeys.undo": "org",
+    "orgs.journeys.duplicate": "org",
+    "orgs.journeys.archive": "org",
+    "orgs.journeys.save_template": "org",
+    "orgs.journeys.history": "org",
+    "orgs.journeys.save_version": "org",
+    "orgs.journeys.restore_version": "org",
+    "orgs.journeys.export_json": "org",
+    "orgs.journeys.export_csv": "org",
+    "api.list_journeys": "api",
+    "api.create_journey": "api",
+    "api.get_journey": "api",
+    "api.replace_journey": "api",
+    "api.delete_journey": "api",
 }
 
 # Rules a viewer may use to change something of their own (leaving the organisation).
@@ -87,6 +119,13 @@ def world(app, tenant_a, tenant_b):
             Actor(owner.id),
             "Alpha incidents",
         )
+        from webapp.services import journeys
+
+        a_journey = journeys.create_from_template(
+            "it-incident", Actor(owner.id), title="Alpha escalation map"
+        )
+        a_board = journeys.board(a_journey.id)
+        a_version = journeys.save_named_version(a_journey.id, "Alpha workshop", Actor(owner.id))
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
         )
@@ -94,8 +133,14 @@ def world(app, tenant_a, tenant_b):
             "membership_id": editor_membership.id,
             "invitation_id": issued_invitation.invitation.id,
             "token_id": issued_token.token.id,
-            "section": "journeys",
+            "section": "goals",
             "log_id": a_log.id,
+            "journey_id": a_journey.id,
+            "stage_id": a_board.stages[0].id,
+            "lane_id": a_board.lanes[0].id,
+            "step_id": a_board.steps[0].id,
+            "note_id": next(n.id for notes in a_board.notes.values() for n in notes),
+            "version_id": a_version.id,
             "secret": issued_invitation.path.rsplit("/", 1)[1],
         }
         a_token = issued_token.value
@@ -135,6 +180,8 @@ def _a_secrets(world) -> list[str]:
         "A&#39;s token",
         "Alpha incidents",
         "alpha-incidents.csv",
+        "Alpha escalation map",
+        "Sam, field sales representative",
     ]
 
 
@@ -242,9 +289,10 @@ def test_b_api_token_gets_404_for_every_object_of_a(app, world, client):
         for secret in _a_secrets(world):
             assert secret not in response.get_data(as_text=True)
         checked += 1
-    assert checked >= 4
+    assert checked >= 7
     listing = client.get("/api/v1/event-logs", headers=headers).get_json()
     assert listing == {"event_logs": []}
+    assert client.get("/api/v1/journeys", headers=headers).get_json() == {"journeys": []}
 
 
 def test_a_request_for_a_missing_organisation_looks_like_a_foreign_one(app, world, make_client):

@@ -316,7 +316,6 @@ def test_empty_sections_explain_what_to_do(app, tenant_a, make_client):
     viewer = make_client()
     login(viewer, "viewer@a.example")
     for section, hint in (
-        ("journeys", "Draw the journeys"),
         ("eventlogs", "Upload a ticket"),
         ("goals", "improvement goals"),
         ("dashboard", "executive view"),

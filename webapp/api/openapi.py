@@ -56,12 +56,241 @@ EVENT_LOG = {
 }
 
 
+JOURNEY_ID = {"name": "journey_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+_NAME = {"type": "string", "minLength": 1, "maxLength": 200}
+_TEXT = {"type": "string", "maxLength": 5000}
+
+JOURNEY_EXPORT = {
+    "type": "object",
+    "description": "A journey in the exchange format: what GET answers and POST and PUT take. Steps name "
+    "their lane; unknown fields are refused.",
+    "required": ["title"],
+    "additionalProperties": False,
+    "properties": {
+        "title": _NAME,
+        "kind": {"type": "string", "enum": ["customer", "employee"], "default": "customer"},
+        "state": {"type": "string", "enum": ["current", "future"], "default": "current"},
+        "status": {"type": "string", "enum": ["draft", "in_review", "published"], "default": "draft"},
+        "persona": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": _NAME,
+                        "role": {"type": "string", "maxLength": 200},
+                        "goals": _TEXT,
+                        "frustrations": _TEXT,
+                        "quote": _TEXT,
+                    },
+                },
+            ]
+        },
+        "scenario": _TEXT,
+        "tags": {"type": "array", "maxItems": 20, "items": {"type": "string", "maxLength": 50}},
+        "lanes": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {"name": _NAME},
+            },
+        },
+        "stages": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": _NAME,
+                    "steps": {"type": "array", "items": {"$ref": "#/components/schemas/JourneyStep"}},
+                },
+            },
+        },
+    },
+}
+
+JOURNEY_STEP = {
+    "type": "object",
+    "required": ["name", "lane"],
+    "additionalProperties": False,
+    "properties": {
+        "name": _NAME,
+        "lane": {"type": "string", "description": "The name of one of the journey's lanes"},
+        "channel": {
+            "type": "string",
+            "enum": ["web", "email", "phone", "chat", "in_person", "app", "self_service_portal", "other"],
+            "default": "other",
+        },
+        "emotion": {"type": "integer", "minimum": -3, "maximum": 3, "default": 0},
+        "moment_of_truth": {"type": "boolean", "default": False},
+        "expected_duration_s": {"type": ["integer", "null"], "minimum": 0},
+        "description": _TEXT,
+        "touchpoint": {"type": "string", "maxLength": 200},
+        "owner_team": {"type": "string", "maxLength": 200},
+        "notes": {
+            "type": "array",
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "required": ["kind", "text"],
+                "additionalProperties": False,
+                "properties": {
+                    "kind": {"type": "string", "enum": ["pain_point", "opportunity", "idea", "question"]},
+                    "text": {"type": "string", "minLength": 1, "maxLength": 5000},
+                },
+            },
+        },
+    },
+}
+
+JOURNEY_SUMMARY = {
+    "type": "object",
+    "required": ["id", "title", "kind", "state", "status", "archived", "version", "updated_at"],
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "kind": {"type": "string", "enum": ["customer", "employee"]},
+        "state": {"type": "string", "enum": ["current", "future"]},
+        "status": {"type": "string", "enum": ["draft", "in_review", "published"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "persona": {"type": ["string", "null"]},
+        "owner": {"type": ["string", "null"], "format": "email"},
+        "archived": {"type": "boolean"},
+        "version": {"type": "integer"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+}
+
+_EXPORT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JourneyExport"}}},
+}
+_EXPORT_ANSWER = {
+    "description": "The journey as export JSON; the ETag header fingerprints it",
+    "headers": {"ETag": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JourneyExport"}}},
+}
+_EXPORT_OR_CSV_ANSWER = {
+    **_EXPORT_ANSWER,
+    "description": "The journey as export JSON (ETag: its fingerprint), or with Accept: text/csv one CSV row "
+    "per step (cells a spreadsheet would run as formulas start with a quote)",
+    "content": {
+        **_EXPORT_ANSWER["content"],
+        "text/csv": {"schema": {"type": "string"}},
+    },
+}
+
+
+def _journey_paths() -> dict:
+    return {
+        "/journeys": {
+            "get": {
+                "operationId": "listJourneys",
+                "summary": "The organisation's journeys, recently changed first",
+                "parameters": [
+                    {"name": "search", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["customer", "employee"]},
+                    },
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["current", "future"]},
+                    },
+                    {
+                        "name": "status",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["draft", "in_review", "published"]},
+                    },
+                    {"name": "tag", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "archived",
+                        "in": "query",
+                        "schema": {"type": "string", "enum": ["false", "true", "all"], "default": "false"},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Journeys",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "journeys": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/JourneySummary"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(401, 422),
+                },
+            },
+            "post": {
+                "operationId": "createJourney",
+                "summary": "Import a journey from export JSON",
+                "requestBody": _EXPORT_BODY,
+                "responses": {
+                    "201": {
+                        "description": "Created; Location names it",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}
+                            }
+                        },
+                    },
+                    **_errors(401, 403, 422),
+                },
+            },
+        },
+        "/journeys/{journey_id}": {
+            "get": {
+                "operationId": "getJourney",
+                "summary": "A journey as export JSON, or as CSV",
+                "parameters": [JOURNEY_ID],
+                "responses": {"200": _EXPORT_OR_CSV_ANSWER, **_errors(401, 404)},
+            },
+            "put": {
+                "operationId": "replaceJourney",
+                "summary": "Replace a journey's content; send If-Match with its ETag to refuse lost updates",
+                "parameters": [
+                    JOURNEY_ID,
+                    {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+                ],
+                "requestBody": _EXPORT_BODY,
+                "responses": {"200": _EXPORT_ANSWER, **_errors(401, 403, 404, 412, 422)},
+            },
+            "delete": {
+                "operationId": "deleteJourney",
+                "summary": "Delete a journey with everything in it",
+                "parameters": [JOURNEY_ID],
+                "responses": {"204": {"description": "Deleted"}, **_errors(401, 403, 404)},
+            },
+        },
+    }
+
+
 def _errors(*codes: int) -> dict:
     text = {
         401: "No or invalid token",
         403: "Role too low",
         404: "Not found",
         409: "Not mined yet",
+        412: "Changed since the ETag sent in If-Match",
+        422: "Invalid input; the message says what to fix",
         429: "Rate limited",
     }
     return {
@@ -90,6 +319,9 @@ def document(server_url: str) -> dict:
             "schemas": {
                 "Error": ERROR,
                 "EventLog": EVENT_LOG,
+                "JourneyExport": JOURNEY_EXPORT,
+                "JourneyStep": JOURNEY_STEP,
+                "JourneySummary": JOURNEY_SUMMARY,
                 "Me": {
                     "type": "object",
                     "required": ["user", "organisation", "role"],
@@ -263,6 +495,7 @@ def document(server_url: str) -> dict:
                     "responses": {"200": {"description": "Activities"}, **_errors(401, 404, 409)},
                 }
             },
+            **_journey_paths(),
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",

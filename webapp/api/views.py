@@ -74,7 +74,7 @@ def _log_json(log) -> dict:
         "phase": run.phase if run else None,
         "error": log.error,
         "duplicate_of": log.duplicate_of_id,
-        "summary": _summary_json(eventlogs.results(log, variant_limit=0)),
+        "summary": _summary_json(eventlogs.results(log, variant_limit=0, unfiltered=True)),
     }
 
 
@@ -131,7 +131,7 @@ def _results_or_error(log_id: int):
     log = _log_or_404(log_id)
     if log is None:
         return None, api_error(404, "No such event log.")
-    results = eventlogs.results(log)
+    results = eventlogs.results(log, unfiltered=True)
     if results is None:
         return None, api_error(
             409, f"The log is {log.status}; results exist once mining has finished.", "not_ready"

@@ -70,15 +70,25 @@ def upload():
     return redirect(target)
 
 
+def _results(log, run_id: int | None):
+    try:
+        return eventlogs.results(log, run_id=run_id)
+    except NotFound:
+        abort(404)
+
+
 @bp.get("/<int:log_id>")
 def show(log_id: int):
-    """A log: its mapping form, its progress, its failure, or its measured process."""
+    """A log: its mapping form, its progress, its failure, or its measured process (any finished run)."""
     log = _log(log_id)
+    results = _results(log, request.args.get("run", type=int))
     return render(
         "eventlogs/show.html",
         log=log,
         run=eventlogs.latest_run(log),
-        results=eventlogs.results(log),
+        results=results,
+        all_cases_run=eventlogs.latest_finished_run(log, unfiltered=True),
+        filter_words=eventlogs.describe_filters(results.run.filters if results else None),
         proposed=eventlogs.proposed_mapping(log),
         timestamp_formats=TIMESTAMP_FORMATS,
         role_labels=eventlogs.ROLE_LABELS,
@@ -118,12 +128,37 @@ def confirm_mapping(log_id: int):
             log=log,
             run=eventlogs.latest_run(log),
             results=None,
+            all_cases_run=None,
+            filter_words=[],
             proposed=request.form.to_dict(),
             timestamp_formats=TIMESTAMP_FORMATS,
             role_labels=eventlogs.ROLE_LABELS,
             duplicate=None,
             mapping_errors=error.errors,
         ), 422
+    except ServiceError as error:
+        flash(error.message, "error")
+    return redirect(url_for("orgs.eventlogs.show", log_id=log.id))
+
+
+@bp.post("/<int:log_id>/filter")
+@require_role(Role.EDITOR)
+def apply_filter(log_id: int):
+    """Re-mine the log in the background for the chosen period, attribute values or variant."""
+    log = _log(log_id)
+    raw = {
+        "start": request.form.get("start"),
+        "end": request.form.get("end"),
+        "variant": request.form.get("variant"),
+        "attributes": {
+            key.removeprefix("attr:"): request.form.getlist(key)
+            for key in request.form
+            if key.startswith("attr:")
+        },
+    }
+    try:
+        eventlogs.apply_filters(log, raw, actor())
+        flash("Mining the filtered cases…", "info")
     except ServiceError as error:
         flash(error.message, "error")
     return redirect(url_for("orgs.eventlogs.show", log_id=log.id))
@@ -169,7 +204,7 @@ def delete(log_id: int):
 def process_map(log_id: int):
     """The directly-follows graph for the process-map widget."""
     log = _log(log_id)
-    results = eventlogs.results(log, variant_limit=0)
+    results = _results(log, request.args.get("run", type=int))
     if results is None:
         abort(404)
     return jsonify(

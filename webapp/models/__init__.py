@@ -12,6 +12,17 @@ from webapp.models.eventlogs import (
     SavedMapping,
     VariantStat,
 )
+from webapp.models.journeys import (
+    Journey,
+    JourneyChange,
+    JourneyTemplate,
+    JourneyVersion,
+    Lane,
+    Persona,
+    Stage,
+    Step,
+    StepNote,
+)
 
 __all__ = [
     "ActivityStat",
@@ -21,12 +32,21 @@ __all__ = [
     "DfgEdge",
     "EventLog",
     "Invitation",
+    "Journey",
+    "JourneyChange",
+    "JourneyTemplate",
+    "JourneyVersion",
+    "Lane",
     "LogSummary",
     "Membership",
     "MiningRun",
     "Organisation",
+    "Persona",
     "Role",
     "SavedMapping",
+    "Stage",
+    "Step",
+    "StepNote",
     "User",
     "VariantStat",
 ]

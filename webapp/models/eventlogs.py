@@ -64,6 +64,8 @@ class MiningRun(OrgScoped, db.Model):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(sa.Text)
     notes: Mapped[list[str] | None] = mapped_column(sa.JSON)
+    # {"start": iso, "end": iso, "attributes": {column: [values]}, "variant": [activities]}; None = all cases.
+    filters: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
     event_log: Mapped[EventLog] = relationship(foreign_keys=[event_log_id])
 
@@ -96,6 +98,8 @@ class LogSummary(_RunResult, db.Model):
     cases_with_rework: Mapped[int] = mapped_column(default=0)
     rework_share: Mapped[float] = mapped_column(default=0.0)
     histogram_unit: Mapped[str] = mapped_column(sa.String(16), default="s")
+    # Values of low-cardinality attribute columns with their case counts (for the filter form).
+    attribute_values: Mapped[dict[str, dict[str, int]] | None] = mapped_column(sa.JSON)
 
 
 class ActivityStat(_RunResult, db.Model):

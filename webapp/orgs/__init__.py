@@ -44,3 +44,6 @@ from webapp.eventlogs import bp as _eventlogs_bp  # noqa: E402
 from webapp.orgs import views  # noqa: E402,F401
 
 bp.register_blueprint(_eventlogs_bp)
+from webapp.journeys import bp as _journeys_bp  # noqa: E402
+
+bp.register_blueprint(_journeys_bp)

@@ -16,7 +16,6 @@ from webapp.services import Forbidden, NotFound, ServiceError, accounts, audit, 
 from webapp.views import actor, form_error, render, require_role
 
 SECTIONS = {
-    "journeys": ("Journeys", "Draw the journeys your customers and employees live through, stage by stage."),
     "goals": ("Goals", "Set improvement goals on measured figures and follow their progress."),
     "dashboard": ("Dashboard", "The executive view of every goal, grouped by journey."),
 }
@@ -45,7 +44,7 @@ def overview():
     return render_template("orgs/overview.html", members=accounts.members())
 
 
-@bp.get("/<any(journeys, goals, dashboard):section>")
+@bp.get("/<any(goals, dashboard):section>")
 def section(section: str):
     """A workspace section (journeys, event logs, goals, dashboard) with its empty state."""
     title, explanation = SECTIONS[section]

@@ -150,14 +150,98 @@ def latest_run(log: EventLog) -> MiningRun | None:
     )
 
 
-def latest_finished_run(log: EventLog) -> MiningRun | None:
-    """The most recent run with results."""
-    return db.session.scalar(
+def latest_finished_run(log: EventLog, *, unfiltered: bool = False) -> MiningRun | None:
+    """The most recent run with results (of all cases, when `unfiltered`)."""
+    runs = db.session.scalars(
         sa.select(MiningRun)
         .where(MiningRun.event_log_id == log.id, MiningRun.status == "finished")
         .order_by(MiningRun.id.desc())
-        .limit(1)
     )
+    for run in runs:
+        if not unfiltered or not run.filters:
+            return run
+    return None
+
+
+def finished_run(log: EventLog, run_id: int) -> MiningRun:
+    """One finished run of this log (NotFound otherwise)."""
+    run = db.session.scalar(
+        sa.select(MiningRun).where(
+            MiningRun.id == run_id, MiningRun.event_log_id == log.id, MiningRun.status == "finished"
+        )
+    )
+    if run is None:
+        raise NotFound("No such mining run.")
+    return run
+
+
+def apply_filters(log: EventLog, raw: dict[str, Any], actor: Actor) -> MiningRun:
+    """Re-mine the log in the background, keeping only the cases the filters select."""
+    current = latest_run(log)
+    if current is not None and current.status in ACTIVE:
+        raise ServiceError("This log is being mined already; wait for it or cancel it first.")
+    base = latest_finished_run(log, unfiltered=True)
+    if base is None:
+        raise ServiceError("Mine the whole log once before filtering it.")
+    summary = db.session.scalar(sa.select(LogSummary).where(LogSummary.run_id == base.id))
+    filters: dict[str, Any] = {}
+    from datetime import date
+
+    for key in ("start", "end"):
+        value = (raw.get(key) or "").strip()
+        if value:
+            try:
+                filters[key] = date.fromisoformat(value).isoformat()
+            except ValueError:
+                raise ServiceError(f"{value!r} is not a date (use YYYY-MM-DD).", key)
+    if filters.get("start") and filters.get("end") and filters["start"] > filters["end"]:
+        raise ServiceError("The period ends before it starts.", "end")
+    known = (summary.attribute_values if summary else None) or {}
+    attributes = {}
+    for column, values in (raw.get("attributes") or {}).items():
+        values = [v for v in values if v]
+        if not values:
+            continue
+        if column not in known:
+            raise ServiceError(f"The log has no attribute {column!r} to filter on.")
+        unknown = [v for v in values if v not in known[column]]
+        if unknown:
+            raise ServiceError(f"{column} has no value {unknown[0]!r} in this log.")
+        attributes[column] = values
+    if attributes:
+        filters["attributes"] = attributes
+    variant_json = raw.get("variant")
+    if variant_json:
+        import json
+
+        try:
+            activities = json.loads(variant_json)
+        except ValueError:
+            activities = None
+        known_variants = db.session.scalars(
+            sa.select(VariantStat.activities).where(VariantStat.run_id == base.id)
+        )
+        if not isinstance(activities, list) or activities not in list(known_variants):
+            raise ServiceError("Choose one of the listed variants.", "variant")
+        filters["variant"] = activities
+    if not filters:
+        raise ServiceError("Choose at least one filter: a period, an attribute value or a variant.")
+    audit.record(actor, "eventlog.filter", log.name, **{k: str(v) for k, v in filters.items()})
+    return start_run(log, filters=filters)
+
+
+def describe_filters(filters: dict[str, Any] | None) -> list[str]:
+    """Filters in words, for the banner over filtered results."""
+    if not filters:
+        return []
+    words = []
+    if filters.get("start") or filters.get("end"):
+        words.append(f"cases started {filters.get('start') or 'any time'} to {filters.get('end') or 'now'}")
+    for column, values in (filters.get("attributes") or {}).items():
+        words.append(f"{column} is {' or '.join(values)}")
+    if filters.get("variant"):
+        words.append("variant " + " → ".join(filters["variant"]))
+    return words
 
 
 def columns_signature(columns: list[str]) -> str:
@@ -301,9 +385,12 @@ def timeout_for(size_bytes: int) -> int:
     return int(min(6 * 3600, 300 + 10 * size_bytes / (1024 * 1024)))
 
 
-def start_run(log: EventLog, attempt: int = 0, *, enqueue: bool = True) -> MiningRun:
+def start_run(
+    log: EventLog, attempt: int = 0, *, enqueue: bool = True, filters: dict[str, Any] | None = None
+) -> MiningRun:
     """A new queued run for the log's current mapping, and its job (unless the caller mines in-process)."""
     run = MiningRun(
+        filters=filters or None,
         event_log_id=log.id,
         status="queued",
         phase="queued",
@@ -472,6 +559,7 @@ def store_results(run_id: int, result: dict[str, Any]) -> None:
             cases_with_rework=summary["cases_with_rework"],
             rework_share=summary["rework_share"],
             histogram_unit=histogram["unit"],
+            attribute_values=result.get("attributes") or None,
         )
     )
     rows = [
@@ -561,8 +649,12 @@ def fail_run(run_id: int, message: str) -> None:
     run.phase = "failed"
     run.error = message
     run.finished_at = utcnow()
-    run.event_log.status = "failed"
-    run.event_log.error = message
+    if run.filters and latest_finished_run(run.event_log, unfiltered=True):
+        # A failed filter leaves the log's own results standing; only the filtered run failed.
+        run.event_log.status = "finished"
+    else:
+        run.event_log.status = "failed"
+        run.event_log.error = message
     db.session.commit()
 
 
@@ -662,9 +754,11 @@ class Results:
         ]
 
 
-def results(log: EventLog, variant_limit: int = 1000) -> Results | None:
-    """The latest finished run's results, or None."""
-    run = latest_finished_run(log)
+def results(
+    log: EventLog, variant_limit: int = 1000, *, run_id: int | None = None, unfiltered: bool = False
+) -> Results | None:
+    """A finished run's results (the latest, or `run_id`), or None."""
+    run = finished_run(log, run_id) if run_id else latest_finished_run(log, unfiltered=unfiltered)
     if run is None:
         return None
 

@@ -86,13 +86,14 @@ def _mapping(raw: dict | None):
 @tenant_job
 def mine_run(run_id: int) -> str:
     """Mine one run: reading, sorting, discovering, saving, with the row as the source of truth."""
-    from worker.mining import MiningInputError, mine
+    from worker.mining import Filters, MiningInputError, mine
 
     run = eventlogs.begin_run(run_id)
     if run is None:
         return "nothing to do"
     organisation_id, storage_key = run.organisation_id, run.event_log.storage_key
     mapping = _mapping(run.mapping)
+    filters = Filters.from_dict(run.filters)
     beat = _Heartbeat(current_app._get_current_object(), organisation_id, run_id)
     beat.start()
 
@@ -102,7 +103,7 @@ def mine_run(run_id: int) -> str:
 
     try:
         with get_storage().local_path(storage_key) as path:
-            result = mine(path, mapping, progress=progress)
+            result = mine(path, mapping, progress=progress, filters=filters)
         progress("saving", 0.0)
         eventlogs.store_results(run_id, result.to_dict())
         return "finished"

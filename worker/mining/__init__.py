@@ -24,6 +24,7 @@ from .discovery import (
     discover,
 )
 from .errors import MiningInputError
+from .filters import Filters, apply_filters, attribute_values
 from .readers import (
     ColumnMapping,
     MappingProposal,
@@ -46,6 +47,7 @@ __all__ = [
     "DetectedFormat",
     "Edge",
     "EventTable",
+    "Filters",
     "Histogram",
     "HistogramBin",
     "MappingProposal",
@@ -76,7 +78,17 @@ def mine(
     *,
     progress: Progress | None = None,
     max_variants: int = 1000,
+    filters: Filters | None = None,
 ) -> MiningResult:
-    """Read a log file and discover everything: phases 'reading', 'sorting', 'discovering'."""
+    """Read a log file and discover everything: phases 'reading', 'sorting', 'discovering'.
+
+    With `filters`, only the selected cases are mined; `result.attributes` always describes the
+    whole log (the options a filter form offers).
+    """
     table = read_log(path, mapping, progress=progress)
-    return discover(table, progress=progress, max_variants=max_variants)
+    attributes = attribute_values(table)
+    if filters is not None:
+        table = apply_filters(table, filters)
+    result = discover(table, progress=progress, max_variants=max_variants)
+    result.attributes = attributes
+    return result

@@ -144,6 +144,8 @@ class MiningResult:
     case_duration_histogram: Histogram
     bottlenecks: list[Bottleneck]
     notes: list[str] = field(default_factory=list)
+    # Attribute column -> value -> cases, over the whole log (the options of the filter form).
+    attributes: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of built-in types (safe for json.dumps / a JSON column)."""
@@ -364,6 +366,61 @@ def _resources(frame: pl.DataFrame, act: np.ndarray, n_act: int) -> tuple[np.nda
     return np.bincount(uniq // n_res, minlength=n_act), int(n_res)
 
 
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant (golden ratio)
+
+
+def _variant_ids(act: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(variant id per case in first-seen order, first case of each variant) for contiguous cases.
+
+    Vectorised: a polynomial hash (mod 2**64) of each case's activity codes plus its length
+    groups the cases, then every case is compared element by element with its group's first case,
+    so a hash collision can never merge two variants (it falls back to exact byte keys).
+    """
+    n_cases = starts.shape[0]
+    n = act.shape[0]
+    offsets = np.arange(n, dtype=np.int64) - np.repeat(starts, lengths)
+    powers = np.cumprod(np.full(int(lengths.max()), _HASH_MULTIPLIER, dtype=np.uint64))
+    terms = (act.astype(np.uint64) + np.uint64(1)) * powers[offsets]
+    hashes = np.add.reduceat(terms, starts)
+    order = np.lexsort((np.arange(n_cases), lengths, hashes))
+    h_sorted, l_sorted = hashes[order], lengths[order]
+    brk = np.empty(n_cases, dtype=bool)
+    brk[0] = True
+    brk[1:] = (h_sorted[1:] != h_sorted[:-1]) | (l_sorted[1:] != l_sorted[:-1])
+    group_sorted = np.cumsum(brk) - 1
+    first_case = order[brk]  # the lowest case index of each group (ties were sorted by index)
+    rank = np.empty(first_case.shape[0], dtype=np.int64)
+    rank[np.argsort(first_case)] = np.arange(first_case.shape[0])
+    vid = np.empty(n_cases, dtype=np.int64)
+    vid[order] = rank[group_sorted]
+    rep_case = np.sort(first_case)
+    same = np.repeat(starts[rep_case[vid]] - starts, lengths) + np.arange(n, dtype=np.int64)
+    if np.array_equal(act[same], act):
+        return vid, rep_case
+    return _variant_ids_exact(act, starts, lengths)
+
+
+def _variant_ids_exact(
+    act: np.ndarray, starts: np.ndarray, lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_variant_ids` with each case's codes as bytes for a dict key (hash collisions)."""
+    code_dtype = np.uint32
+    width = np.dtype(code_dtype).itemsize
+    buf = act.astype(code_dtype).tobytes()
+    bounds = zip((starts * width).tolist(), ((starts + lengths) * width).tolist(), strict=True)
+    ids: dict[bytes, int] = {}
+    firsts: list[int] = []
+    vid = np.empty(starts.shape[0], dtype=np.int64)
+    for c, (a, b) in enumerate(bounds):
+        key = buf[a:b]
+        v = ids.get(key)
+        if v is None:
+            v = ids[key] = len(ids)
+            firsts.append(c)
+        vid[c] = v
+    return vid, np.asarray(firsts, dtype=np.int64)
+
+
 # --------------------------------------------------------------------------------------------
 # Entry point
 
@@ -452,28 +509,19 @@ def discover(
     dfg.sort(key=lambda e: (-e.count, e.source, e.target))
     _report(progress, "discovering", 0.45)
 
-    # Variants: each case's code sequence as bytes is a hashable, exact key.
-    code_dtype = np.uint16 if n_act < 65536 else np.uint32
-    width = np.dtype(code_dtype).itemsize
-    buf = act.astype(code_dtype).tobytes()
-    bounds = zip((starts * width).tolist(), ((ends + 1) * width).tolist(), strict=True)
-    variant_ids: dict[bytes, int] = {}
-    setdefault = variant_ids.setdefault
-    vid = np.fromiter(
-        (setdefault(buf[a:b], len(variant_ids)) for a, b in bounds), dtype=np.int64, count=n_cases
-    )
-    n_variants = len(variant_ids)
+    # Variants: ids in first-seen case order, and one representative case per variant.
+    vid, rep_case = _variant_ids(act, starts, ends - starts + 1)
+    n_variants = rep_case.shape[0]
     var_counts = np.bincount(vid, minlength=n_variants)
     vord = np.lexsort((dur_ns, vid))
     v_firsts, v_lengths = _group_bounds(vid[vord])
     v_stats = _grouped_stats(dur_ns[vord], v_firsts, v_lengths)
     # Most frequent first; ties keep first-seen order (stable) so results are deterministic.
     top = np.argsort(-var_counts, kind="stable")[:max_variants]
-    keys = list(variant_ids)
     variants = [
         Variant(
             rank=r + 1,
-            activities=[names[c] for c in np.frombuffer(keys[v], dtype=code_dtype).tolist()],
+            activities=[names[c] for c in act[starts[rep_case[v]] : ends[rep_case[v]] + 1].tolist()],
             count=int(var_counts[v]),
             share=float(var_counts[v] / n_cases),
             median_duration_s=float(v_stats["median"][v]),

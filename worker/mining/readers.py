@@ -21,19 +21,23 @@ import codecs
 import csv
 import gzip
 import io
+import itertools
 import re
 import xml.parsers.expat as expat
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from . import xes_expat, xes_parallel
 from .errors import MiningInputError
 from .progress import Progress, throttled
 from .table import (
     ACTIVITY,
+    ATTRIBUTE_PREFIX,
     CASE,
     LIFECYCLE,
     RESOURCE,
@@ -44,9 +48,30 @@ from .table import (
 )
 from .timestamps import ISO8601, check_timezone, detect_format, parse_timestamps
 
-# Decompressed size limit: a small .gz can expand to gigabytes ("zip bomb"); the job should fail
-# with a message rather than exhaust the worker's memory.
-DEFAULT_MAX_BYTES = 8 * 1024**3
+# ---- Limits on hostile or broken input. Each one turns "the worker ran out of memory / hung" into
+# a MiningInputError that names the limit, found before any large DataFrame is built. Functions
+# read them at call time, so a deployment (or a test) can change them on the module.
+
+# Bytes of text after decompression. The web app caps uploads at 1 GiB; the CSV reader keeps the
+# whole text in memory plus the parsed columns (~2-3x the text), so 4 GiB of text is about what a
+# 24 GiB worker can mine (~50M events). A "gzip bomb" (KiB that inflate to TiB) stops here at the
+# latest, having held at most this much.
+DEFAULT_MAX_BYTES = 4 * 1024**3
+# Decompressed / compressed size. Real event logs compress 5-40x (CSV ~10x, XES ~20x); deflate tops
+# out near 1030x, which is what bombs use. Checked once MIN_RATIO_CHECK_BYTES have come out, so a
+# bomb is refused after ~64 MiB (a fraction of a second) instead of after DEFAULT_MAX_BYTES.
+MAX_COMPRESSION_RATIO = 250
+MIN_RATIO_CHECK_BYTES = 64 * 1024**2
+# Columns in a CSV header. ITSM exports have tens, wide ones a few hundred; 100,000 columns is an
+# attack on the parser (a schema and a column buffer each) or the wrong delimiter.
+MAX_COLUMNS = 1_000
+# One field (CSV cell, XES attribute value). Case ids, activity labels and resource names are short;
+# a 64 KiB+ value is a runaway quote or a pasted document, and it would be copied into every figure
+# (DFG labels, variants) and the stored JSON result.
+MAX_FIELD_BYTES = 64 * 1024
+# One physical CSV line. A 1 MiB+ line is a file without line breaks (wrong format, or everything
+# inside one unterminated quote); refusing it keeps the parser from building one gigantic row.
+MAX_LINE_BYTES = 1024 * 1024
 _CHUNK = 1 << 20
 _DELIMITERS = (",", ";", "\t", "|")
 _BLANK = re.compile(rb"[\s\x00]*\Z")
@@ -131,46 +156,88 @@ def _report(progress: Progress | None, phase: str, fraction: float) -> None:
         progress(phase, fraction)
 
 
-def _read_bytes(
+def _limit(max_bytes: int | None) -> int:
+    return DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:,.0f} MiB" if n >= 1024**2 else f"{n:,} bytes"
+
+
+def _chunks(
     path: Path,
     *,
+    max_bytes: int | None = None,
     limit: int | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Progress | None = None,
-) -> bytes:
-    """Read (and gunzip) a file into memory, refusing to expand beyond ``max_bytes``."""
+    progress_share: float = 0.5,
+) -> Iterator[bytes]:
+    """Stream a file's bytes (gunzipped when it starts with the gzip magic), enforcing the caps.
+
+    ``limit`` stops quietly after that many bytes (previews); ``max_bytes`` and the compression
+    ratio raise. Decompression is incremental, so nothing beyond one chunk is held here.
+    """
+    cap = _limit(max_bytes)
     total = max(1, path.stat().st_size)
-    raw = path.open("rb")
-    try:
+    with path.open("rb") as raw:
         gz = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
+        if not gz and limit is None and total > cap:
+            raise MiningInputError(
+                f"'{path.name}' is {_mib(total)}, more than the {_mib(cap)} limit; "
+                "split the log into smaller files."
+            )
         stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
-        chunks: list[bytes] = []
         size = 0
         while True:
             want = _CHUNK if limit is None else min(_CHUNK, limit - size)
             if want <= 0:
-                break
+                return
             try:
                 chunk = stream.read(want)
-            except (OSError, EOFError) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 raise MiningInputError(
                     f"'{path.name}' looks gzip-compressed but cannot be decompressed ({exc}); "
                     "upload it again."
                 ) from None
             if not chunk:
-                break
+                return
             size += len(chunk)
-            if size > max_bytes:
+            if size > cap:
                 raise MiningInputError(
-                    f"'{path.name}' expands to more than {max_bytes // 1024**2} MiB; "
-                    "split the log or upload it uncompressed."
+                    f"'{path.name}' expands to more than the {_mib(cap)} limit"
+                    f"{' when decompressed' if gz else ''}; split the log into smaller files."
                 )
-            chunks.append(chunk)
-            _report(progress, "reading", 0.5 * raw.tell() / total)
-        return b"".join(chunks)
-    finally:
-        raw.close()
+            if gz and size >= MIN_RATIO_CHECK_BYTES and size > MAX_COMPRESSION_RATIO * max(1, raw.tell()):
+                raise MiningInputError(
+                    f"'{path.name}' expands more than {MAX_COMPRESSION_RATIO}x when decompressed (over "
+                    f"{_mib(size)} from {_mib(raw.tell())}); event logs compress far less, so this looks "
+                    "like a decompression bomb and was refused."
+                )
+            yield chunk
+            if progress is not None:
+                progress("reading", progress_share * raw.tell() / total)
+
+
+def _read_bytes(
+    path: Path,
+    *,
+    limit: int | None = None,
+    max_bytes: int | None = None,
+    progress: Progress | None = None,
+) -> bytes:
+    """Read (and gunzip) a file into memory, refusing to expand beyond ``max_bytes``."""
+    if limit is None:
+        with path.open("rb") as fh:
+            plain = fh.read(2) != b"\x1f\x8b"
+        if plain and path.stat().st_size <= _limit(max_bytes):
+            # One read into one bytes object: no chunk list to join (a copy of the whole file).
+            data = path.read_bytes()
+            if len(data) <= _limit(max_bytes):
+                if progress is not None:
+                    progress("reading", 0.5)
+                return data
+    return b"".join(_chunks(path, max_bytes=max_bytes, limit=limit, progress=progress))
 
 
 def _detect_encoding(head: bytes) -> str | None:
@@ -190,14 +257,41 @@ def _detect_encoding(head: bytes) -> str | None:
     return None
 
 
-def _to_utf8(data: bytes, encoding: str | None) -> tuple[bytes, str]:
-    """Return (UTF-8 bytes without BOM, name of the source encoding)."""
+# A valid UTF-8 multi-byte sequence (2-4 bytes). Latin-1 / cp1252 text almost never contains one by
+# accident (it would need e.g. "Ã©"), so its presence means the file was (mostly) written as UTF-8.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _line_of(data: bytes, pos: int) -> tuple[int, int]:
+    """1-based (line, column in bytes) of byte offset ``pos``."""
+    line_start = data.rfind(b"\n", 0, pos) + 1
+    return data.count(b"\n", 0, pos) + 1, pos - line_start + 1
+
+
+def _to_utf8(data: bytes, encoding: str | None, name: str = "the file") -> tuple[bytes, str]:
+    """Return (UTF-8 bytes without BOM, name of the source encoding).
+
+    Without a BOM or an explicit encoding: valid UTF-8 is taken as is; a file with no UTF-8
+    multi-byte sequence at all is legacy Windows-1252 (else Latin-1) and is converted as a whole;
+    a file with *both* valid UTF-8 sequences and bytes that are not UTF-8 mixes encodings (rows
+    pasted from another system) and is refused naming the first bad line: decoding it either way
+    would silently split one activity into two spellings ("Réparé" and "RÃ©parÃ©").
+    """
     enc = encoding or _detect_encoding(data[:4096])
     if enc is None:
+        if data.isascii():  # ~100x faster than decoding, and most exports are plain ASCII
+            return data, "utf-8"
         try:
             data.decode("utf-8")
             return data, "utf-8"
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as exc:
+            if _UTF8_MULTIBYTE.search(data) is not None:
+                line, col = _line_of(data, exc.start)
+                raise MiningInputError(
+                    f"'{name}' mixes text encodings: it is UTF-8, but line {line} (byte {col}) has the byte "
+                    f"0x{data[exc.start]:02X}, which is not UTF-8 (probably Latin-1 / Windows-1252 text "
+                    "pasted in). Save the whole file as UTF-8 and upload it again."
+                ) from None
             # Excel on Windows writes cp1252 (a Latin-1 superset with € and curly quotes);
             # cp1252 leaves five bytes undefined, so fall back to strict Latin-1 for those files.
             try:
@@ -206,16 +300,68 @@ def _to_utf8(data: bytes, encoding: str | None) -> tuple[bytes, str]:
                 return data.decode("latin-1").encode("utf-8"), "latin-1"
     try:
         text = data.decode(enc)
-    except (UnicodeDecodeError, LookupError) as exc:
+    except UnicodeDecodeError as exc:
+        where = ""
+        if enc.replace("-", "").startswith("utf8"):
+            line, col = _line_of(data, exc.start)
+            where = f" at line {line} (byte {col})"
         raise MiningInputError(
-            f"The file cannot be decoded as {enc} ({exc.__class__.__name__}); "
-            "save it as UTF-8 and upload it again."
+            f"'{name}' cannot be decoded as {enc}{where}; save it as UTF-8 and upload it again."
         ) from None
+    except LookupError:
+        raise MiningInputError(f"Unknown text encoding '{enc}'; use e.g. utf-8 or latin-1.") from None
     if text.startswith("\ufeff"):
         text = text[1:]
     if enc in ("utf-8", "utf-8-sig") and encoding is None:
         return data[3:] if data.startswith(codecs.BOM_UTF8) else data, enc
     return text.encode("utf-8"), enc
+
+
+def _check_line_lengths(body: bytes, name: str) -> None:
+    """Refuse a physical line longer than MAX_LINE_BYTES.
+
+    From each line start, the last newline within MAX_LINE_BYTES + 1 bytes (memrchr) proves every
+    line up to it short enough, so a 1 GiB file takes ~1,000 steps rather than one per line.
+    """
+    cap = MAX_LINE_BYTES
+    size = len(body)
+    start = 0
+    while size - start > cap:
+        newline = body.rfind(b"\n", start, start + cap + 1)
+        if newline < 0:
+            end = body.find(b"\n", start)
+            length = (end if end >= 0 else size) - start
+            raise _line_too_long(name, body.count(b"\n", 0, start) + 1, length)
+        start = newline + 1
+
+
+def _line_too_long(name: str, line: int, size: int | None) -> MiningInputError:
+    length = f"is {size:,} bytes long" if size is not None else f"is longer than {_mib(MAX_LINE_BYTES)}"
+    return MiningInputError(
+        f"'{name}': line {line} {length}; lines longer than {_mib(MAX_LINE_BYTES)} are not supported. "
+        "Is this really a CSV event log (one event per line), or is a quote left open?"
+    )
+
+
+def _field_too_long(name: str, where: str, size: int) -> MiningInputError:
+    return MiningInputError(
+        f"'{name}': {where} is {size:,} bytes long; values longer than {MAX_FIELD_BYTES // 1024} KiB are "
+        "not supported for case ids, activities, resources or column names. Check the delimiter and "
+        "quoting (a quote left open swallows the following rows)."
+    )
+
+
+def _check_field_lengths(frame: pl.DataFrame, name: str, *, row_label: str = "row") -> None:
+    """Refuse any text value longer than MAX_FIELD_BYTES, naming the column and row."""
+    text_cols = [c for c, t in frame.schema.items() if t == pl.String]
+    if not text_cols or frame.height == 0:
+        return
+    longest = frame.select(pl.col(text_cols).str.len_bytes().max()).row(0)
+    for col, size in zip(text_cols, longest, strict=True):
+        if size is not None and size > MAX_FIELD_BYTES:
+            lengths = frame[col].str.len_bytes()
+            row = int((lengths > MAX_FIELD_BYTES).arg_true()[0]) + 1
+            raise _field_too_long(name, f"column '{col}' {row_label} {row}", int(lengths[row - 1]))
 
 
 def _complete_lines(text: str, max_lines: int) -> list[str]:
@@ -281,12 +427,15 @@ def _csv_layout(data: bytes, name: str, *, encoding: str | None, delimiter: str 
         raise MiningInputError(
             f"'{name}' is empty; export the event log again with a header row and at least one event."
         )
-    body, enc = _to_utf8(data, encoding)
+    body, enc = _to_utf8(data, encoding, name)
     if _BLANK.match(body):
         raise MiningInputError(
             f"'{name}' is empty; export the event log again with a header row and at least one event."
         )
-    sample = body[: 256 * 1024].decode("utf-8", errors="ignore")
+    _check_line_lengths(body, name)
+    # The sample always holds the whole header line (<= MAX_LINE_BYTES after the check above).
+    header_end = body.find(b"\n")
+    sample = body[: max(256 * 1024, header_end + 1 + 64 * 1024)].decode("utf-8", errors="ignore")
     if delimiter is not None and delimiter not in _DELIMITERS and len(delimiter) != 1:
         raise MiningInputError(f"Delimiter {delimiter!r} is not a single character.")
     delim = delimiter or _sniff_delimiter(sample)
@@ -295,12 +444,24 @@ def _csv_layout(data: bytes, name: str, *, encoding: str | None, delimiter: str 
             r for r in csv.reader(io.StringIO("".join(_complete_lines(sample, 60))), delimiter=delim) if r
         ]
     except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            raise _field_too_long(name, "a value in the first lines", csv.field_size_limit()) from None
         raise MiningInputError(
             f"'{name}' does not read as a CSV text file ({error}). Is it a binary file with a .csv name? "
             "Export the log again as CSV (UTF-8) or XES."
         ) from error
     if not rows:
         raise MiningInputError(f"'{name}' has no header row; the first line must name the columns.")
+    if len(rows[0]) > MAX_COLUMNS:
+        raise MiningInputError(
+            f"'{name}' has {len(rows[0]):,} columns with the {_DELIMITER_NAMES.get(delim, repr(delim))} "
+            f"delimiter; at most {MAX_COLUMNS:,} are supported. Export only the columns the event log needs "
+            "(case id, activity, timestamp, resource, ...)."
+        )
+    for i, raw_name in enumerate(rows[0]):
+        size = len(raw_name.encode("utf-8"))
+        if size > MAX_FIELD_BYTES:
+            raise _field_too_long(name, f"the name of column {i + 1}", size)
     names = _unique_names(rows[0])
     if len(names) < 3:
         raise MiningInputError(
@@ -317,7 +478,7 @@ def _read_csv_frame(
     """Run polars' CSV reader on the decoded body, all columns as text, renamed by position."""
     try:
         frame = pl.read_csv(
-            io.BytesIO(layout.body),
+            layout.body,
             has_header=True,
             separator=layout.delimiter,
             infer_schema=False,
@@ -339,6 +500,7 @@ def _read_csv_frame(
             "check the delimiter and quoting."
         )
     frame.columns = [layout.names[i] for i in wanted]
+    _check_field_lengths(frame, name)
     return frame
 
 
@@ -538,6 +700,43 @@ def _check_mapping(mapping: ColumnMapping, columns: Sequence[str], name: str) ->
             )
 
 
+# Columns with at most this many distinct values are kept as attributes to filter on (priority,
+# category, channel); free text and ids are not, so memory stays bounded.
+MAX_ATTRIBUTE_VALUES = 50
+MAX_ATTRIBUTE_COLUMNS = 20
+
+
+def _attribute_candidates(
+    names: Sequence[str], sample_rows: Sequence[Sequence[Any]], mapping: ColumnMapping
+) -> list[str]:
+    """Unmapped columns that look categorical in the sample (few distinct values), read for filtering."""
+    mapped = {mapping.case, mapping.activity, mapping.timestamp, mapping.start_timestamp, mapping.resource}
+    candidates = []
+    for index, name in enumerate(names):
+        if name in mapped or not name.strip() or name.lower().startswith("unnamed"):
+            continue
+        values = {row[index] for row in sample_rows if index < len(row) and row[index] not in (None, "")}
+        if values and len(values) <= max(2, min(20, len(sample_rows) // 2)):
+            candidates.append(name)
+        if len(candidates) >= MAX_ATTRIBUTE_COLUMNS:
+            break
+    return candidates
+
+
+def _attribute_columns(frame: pl.DataFrame, mapping: ColumnMapping) -> dict[str, pl.Series]:
+    """The unmapped low-cardinality columns, as "attr:<name>" string series."""
+    mapped = {mapping.case, mapping.activity, mapping.timestamp, mapping.start_timestamp, mapping.resource}
+    kept: dict[str, pl.Series] = {}
+    for name in frame.columns:
+        if name in mapped or not name.strip() or len(kept) >= MAX_ATTRIBUTE_COLUMNS:
+            continue
+        series = frame[name]
+        if series.null_count() == series.len() or series.n_unique() > MAX_ATTRIBUTE_VALUES:
+            continue
+        kept[ATTRIBUTE_PREFIX + name] = series.cast(pl.String)
+    return kept
+
+
 def _table_from_frame(
     frame: pl.DataFrame, mapping: ColumnMapping, *, source_format: str, row_offset: int = 1
 ) -> EventTable:
@@ -574,6 +773,7 @@ def _table_from_frame(
             )
     if mapping.resource is not None:
         cols[RESOURCE] = frame[mapping.resource].cast(pl.String)
+    cols.update(_attribute_columns(frame, mapping))
     # Empty strings are missing values (pandas reads them as NaN, which pm4py then drops).
     for key in (CASE, ACTIVITY, RESOURCE):
         if key in cols:
@@ -593,7 +793,7 @@ def read_csv(
     delimiter: str | None = None,
     encoding: str | None = None,
     progress: Progress | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> EventTable:
     """Read a CSV/TSV (optionally gzipped) event log; guess the mapping when none is given."""
     progress = throttled(progress)
@@ -612,6 +812,7 @@ def read_csv(
         mapping = replace(proposal.to_mapping(), timestamp_format=None)
     _check_mapping(mapping, layout.names, path.name)
     needed = [mapping.case, mapping.activity, mapping.timestamp, mapping.start_timestamp, mapping.resource]
+    needed += _attribute_candidates(layout.names, layout.sample_rows, mapping)
     indices = sorted({layout.names.index(c) for c in needed if c is not None})
     frame = _read_csv_frame(layout, path.name, indices)
     if frame.height == 0:
@@ -631,36 +832,26 @@ def read_csv(
 # XES
 
 
-class _XesRefused(Exception):
-    """Raised inside expat callbacks to abort on forbidden XML constructs."""
-
-
-class _StopParsing(Exception):
-    """Raised inside expat callbacks to stop early (previews)."""
-
-
-def _refuse_doctype(*_args: object) -> None:
-    raise _XesRefused("DOCTYPE")
-
-
-def _refuse_entity(*_args: object) -> None:
-    raise _XesRefused("ENTITY")
-
-
-def _refuse_external(*_args: object) -> int:
-    raise _XesRefused("external ENTITY")
-
-
-@dataclass
-class _XesColumns:
-    cases: list[str | None] = field(default_factory=list)
-    activities: list[str | None] = field(default_factory=list)
-    timestamps: list[str | None] = field(default_factory=list)
-    starts: list[str | None] = field(default_factory=list)
-    resources: list[str | None] = field(default_factory=list)
-    lifecycles: list[str | None] = field(default_factory=list)
-    unnamed_traces: int = 0
-    orphan_events: int = 0
+def _translate_xes_errors(name: str, run: Callable[[xes_expat.XesColumns], object]) -> xes_expat.XesColumns:
+    """Run an expat parse into fresh columns, turning XML problems into MiningInputError."""
+    out = xes_expat.XesColumns()
+    try:
+        run(out)
+    except xes_expat.XesRefused as exc:
+        raise MiningInputError(
+            f"'{name}' contains a {exc} declaration. XES logs never need one and it can be used to "
+            "attack the server (entity expansion, external files), so the file was refused; "
+            "export the log again without a DOCTYPE."
+        ) from None
+    except expat.ExpatError as exc:
+        msg = expat.ErrorString(exc.code) if exc.code else str(exc)
+        if out.size == 0 or (not out.activities and out.n_traces == 0 and "no element found" in msg):
+            raise MiningInputError(f"'{name}' is empty or is not an XES (XML) file.") from None
+        raise MiningInputError(
+            f"'{name}' is not well-formed XML at line {exc.lineno}, column {exc.offset} ({msg}); "
+            "check that the file is complete XES (re-export or re-upload it)."
+        ) from None
+    return out
 
 
 def _parse_xes(
@@ -669,167 +860,54 @@ def _parse_xes(
     start_key: str | None,
     progress: Progress | None,
     max_events: int | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-) -> _XesColumns:
-    """Stream an XES file through expat and collect the standard attributes per event."""
-    out = _XesColumns()
-    acts_append = out.activities.append
-    ts_append = out.timestamps.append
-    st_append = out.starts.append
-    res_append = out.resources.append
-    lc_append = out.lifecycles.append
-    cases_extend = out.cases.extend
-
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
-    parser.ordered_attributes = True  # [k1, v1, k2, v2]: cheaper than a dict per element
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = _refuse_doctype
-    parser.EntityDeclHandler = _refuse_entity
-    parser.UnparsedEntityDeclHandler = _refuse_entity
-    parser.ExternalEntityRefHandler = _refuse_external
-
-    # Parser state kept in closure cells: this runs ~2 callbacks per XML element, so every
-    # attribute lookup saved matters. nest = depth below the current <event> (-1: outside one).
-    nest = -1
-    tnest = -1
-    act = ts = st = res = lc = None
-    cid: str | None = None
-    pending = 0
-    n_traces = 0
-    n_events = 0
-    ev_name = "event"
-    tr_name = "trace"
-
-    def key_value(attrs: list[str]) -> tuple[str | None, str | None]:
-        """(key, value) of an XES attribute element whatever the attribute order."""
-        if len(attrs) >= 4 and attrs[0] == "key" and attrs[2] == "value":
-            return attrs[1], attrs[3]
-        d = dict(zip(attrs[::2], attrs[1::2], strict=False))
-        return d.get("key"), d.get("value")
-
-    def start(name: str, attrs: list[str]) -> None:
-        """Element start: remember event / trace attributes at the right depth."""
-        nonlocal nest, tnest, act, ts, st, res, lc, cid, pending, n_traces
-        if nest >= 0:
-            nest += 1
-            if nest == 1:
-                k: str | None
-                v: str | None
-                if len(attrs) >= 4 and attrs[0] == "key" and attrs[2] == "value":
-                    k = attrs[1]
-                    v = attrs[3]
-                else:
-                    k, v = key_value(attrs)
-                if k == "concept:name":
-                    act = v
-                elif k == "time:timestamp":
-                    ts = v
-                elif k == "org:resource":
-                    res = v
-                elif k == "lifecycle:transition":
-                    lc = v
-                elif k == start_key and k is not None:
-                    st = v
-        elif name == ev_name:
-            nest = 0
-            act = ts = st = res = lc = None
-        elif tnest >= 0:
-            tnest += 1
-            if tnest == 1:
-                k, v = key_value(attrs)
-                if k == "concept:name":
-                    cid = v
-        elif name == tr_name:
-            tnest = 0
-            pending = 0
-            cid = None
-            n_traces += 1
-
-    def end(name: str) -> None:
-        """Element end: emit an event, or stamp a finished trace's events with its case id."""
-        nonlocal nest, tnest, pending, n_events
-        if nest > 0:
-            nest -= 1
-        elif nest == 0:
-            nest = -1
-            if tnest < 0:
-                out.orphan_events += 1  # an <event> outside any <trace> belongs to no case
-                return
-            acts_append(act)
-            ts_append(ts)
-            st_append(st)
-            res_append(res)
-            lc_append(lc)
-            pending += 1
-        elif tnest > 0:
-            tnest -= 1
-        elif tnest == 0:
-            tnest = -1
-            case_id = cid
-            if case_id is None:
-                out.unnamed_traces += 1
-                case_id = f"(unnamed trace {n_traces})"
-            cases_extend([case_id] * pending)
-            n_events += pending
-            if max_events is not None and n_events >= max_events:
-                raise _StopParsing
-
-    def root(name: str, attrs: list[str]) -> None:
-        """Root element: learn the prefix (e.g. <xes:log>), then hand over to ``start``."""
-        nonlocal ev_name, tr_name
-        prefix = name.rpartition(":")[0]
-        if prefix:
-            ev_name, tr_name = prefix + ":event", prefix + ":trace"
-        parser.StartElementHandler = start
-
-    parser.StartElementHandler = root
-    parser.EndElementHandler = end
-
-    total = max(1, path.stat().st_size)
-    raw = path.open("rb")
+    max_bytes: int | None = None,
+) -> xes_expat.XesColumns:
+    """Stream an XES file through one expat parser and collect the standard attributes per event."""
+    chunks = _chunks(path, max_bytes=max_bytes, progress=progress, progress_share=0.9)
     try:
-        gz = raw.read(2) == b"\x1f\x8b"
-        raw.seek(0)
-        stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
-        size = 0
-        try:
-            while True:
-                try:
-                    chunk = stream.read(_CHUNK)
-                except (OSError, EOFError) as exc:
-                    raise MiningInputError(
-                        f"'{path.name}' looks gzip-compressed but cannot be decompressed ({exc}); "
-                        "upload it again."
-                    ) from None
-                size += len(chunk)
-                if size > max_bytes:
-                    raise MiningInputError(
-                        f"'{path.name}' expands to more than {max_bytes // 1024**2} MiB; split the log first."
-                    )
-                parser.Parse(chunk, not chunk)
-                if not chunk:
-                    break
-                _report(progress, "reading", 0.9 * raw.tell() / total)
-        except _StopParsing:
-            pass
-        except _XesRefused as exc:
-            raise MiningInputError(
-                f"'{path.name}' contains a {exc} declaration. XES logs never need one and it can be used to "
-                "attack the server (entity expansion, external files), so the file was refused; "
-                "export the log again without a DOCTYPE."
-            ) from None
-        except expat.ExpatError as exc:
-            msg = expat.ErrorString(exc.code) if exc.code else str(exc)
-            if size == 0 or (not out.activities and n_traces == 0 and "no element found" in msg):
-                raise MiningInputError(f"'{path.name}' is empty or is not an XES (XML) file.") from None
-            raise MiningInputError(
-                f"'{path.name}' is not well-formed XML at line {exc.lineno}, column {exc.offset} ({msg}); "
-                "check that the file is complete XES (re-export or re-upload it)."
-            ) from None
+        return _translate_xes_errors(
+            path.name,
+            lambda out: xes_expat.parse(chunks, out, start_key=start_key, max_events=max_events),
+        )
     finally:
-        raw.close()
-    return out
+        chunks.close()
+
+
+def _xes_series(
+    path: Path, *, start_key: str | None, progress: Progress | None, max_bytes: int | None
+) -> tuple[dict[str, pl.Series], int, int]:
+    """Event columns of an XES file as String series, plus (unnamed traces, orphan events).
+
+    A document of PARALLEL_MIN_BYTES..PARALLEL_MAX_BYTES is parsed on all cores
+    (:mod:`xes_parallel`); anything else, or anything that module declines, goes through one
+    streaming expat parser, which also gives the exact error for a broken file.
+    """
+    chunks = _chunks(path, max_bytes=max_bytes, progress=progress, progress_share=0.5)
+    try:
+        held: list[bytes] = []
+        size = 0
+        complete = True
+        for chunk in chunks:
+            held.append(chunk)
+            size += len(chunk)
+            if size > xes_parallel.PARALLEL_MAX_BYTES:
+                complete = False
+                break
+        if complete and size >= xes_parallel.PARALLEL_MIN_BYTES and xes_parallel.cpu_count() > 1:
+            data = b"".join(held)
+            held = [data]
+            parsed = xes_parallel.parse(data, start_key=start_key)
+            if parsed is not None:
+                return parsed.columns, parsed.unnamed_traces, parsed.orphan_events
+            step = 1 << 20
+            held = [data[i : i + step] for i in range(0, len(data), step)]
+            del data
+        source = itertools.chain(held, chunks)
+        cols = _translate_xes_errors(path.name, lambda out: xes_expat.parse(source, out, start_key=start_key))
+    finally:
+        chunks.close()
+    series = {n: pl.Series(n, getattr(cols, n), dtype=pl.String) for n in xes_expat.COLUMNS}
+    return series, cols.unnamed_traces, cols.orphan_events
 
 
 def read_xes(
@@ -838,7 +916,7 @@ def read_xes(
     timezone: str | None = None,
     start_key: str | None = "start_timestamp",
     progress: Progress | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> EventTable:
     """Read an XES / XES.gz log: trace concept:name = case, event concept:name / time:timestamp.
 
@@ -849,40 +927,49 @@ def read_xes(
     path = Path(path)
     check_timezone(timezone)
     _report(progress, "reading", 0.0)
-    cols = _parse_xes(path, start_key=start_key, progress=progress, max_bytes=max_bytes)
-    if not cols.activities:
+    cols, unnamed_traces, orphan_events = _xes_series(
+        path, start_key=start_key, progress=progress, max_bytes=max_bytes
+    )
+    if cols["activities"].len() == 0:
         raise MiningInputError(
             f"'{path.name}' contains no events inside <trace> elements; is it an XES event log?"
         )
     notes: list[str] = []
-    if cols.unnamed_traces:
-        notes.append(f"{cols.unnamed_traces} trace(s) had no concept:name and were numbered instead.")
-    if cols.orphan_events:
-        notes.append(f"{cols.orphan_events} event(s) outside any trace were ignored.")
+    if unnamed_traces:
+        notes.append(f"{unnamed_traces} trace(s) had no concept:name and were numbered instead.")
+    if orphan_events:
+        notes.append(f"{orphan_events} event(s) outside any trace were ignored.")
+    texts = {
+        "case:concept:name": cols["cases"].alias(CASE),
+        "concept:name": cols["activities"].alias(ACTIVITY),
+    }
+    if cols["resources"].null_count() < cols["resources"].len():
+        texts["org:resource"] = cols["resources"].alias(RESOURCE)
+    _check_field_lengths(pl.DataFrame(texts), path.name, row_label="event")
     ts, spec = parse_timestamps(
-        pl.Series("time:timestamp", cols.timestamps, dtype=pl.String),
+        cols["timestamps"].alias("time:timestamp"),
         column="time:timestamp",
         spec=ISO8601,
         timezone=timezone,
         row_label="event",
     )
     series: dict[str, pl.Series] = {
-        CASE: pl.Series(CASE, cols.cases, dtype=pl.String),
-        ACTIVITY: pl.Series(ACTIVITY, cols.activities, dtype=pl.String),
+        CASE: texts["case:concept:name"],
+        ACTIVITY: texts["concept:name"],
         TIMESTAMP: ts,
     }
-    if start_key is not None and any(v is not None for v in cols.starts):
+    if start_key is not None and cols["starts"].null_count() < cols["starts"].len():
         series[START_TIMESTAMP], _ = parse_timestamps(
-            pl.Series(start_key, cols.starts, dtype=pl.String),
+            cols["starts"].alias(start_key),
             column=start_key,
             spec=ISO8601,
             timezone=timezone,
             row_label="event",
         )
-    if any(v is not None for v in cols.resources):
-        series[RESOURCE] = pl.Series(RESOURCE, cols.resources, dtype=pl.String)
-    if any(v is not None for v in cols.lifecycles):
-        series[LIFECYCLE] = pl.Series(LIFECYCLE, cols.lifecycles, dtype=pl.String)
+    if "org:resource" in texts:
+        series[RESOURCE] = texts["org:resource"]
+    if cols["lifecycles"].null_count() < cols["lifecycles"].len():
+        series[LIFECYCLE] = cols["lifecycles"].alias(LIFECYCLE)
     table = build_table(series, source_format="xes", timestamp_format=spec, notes=notes)
     _report(progress, "reading", 1.0)
     return table
@@ -920,6 +1007,9 @@ def read_parquet(
         )
         if c
     ]
+    head = pl.read_parquet(path, n_rows=50)
+    sample = [[None if v is None else str(v) for v in row] for row in head.iter_rows()]
+    needed += _attribute_candidates(columns, sample, mapping)
     frame = pl.read_parquet(path, columns=list(dict.fromkeys(needed)))
     if frame.height == 0:
         raise MiningInputError(f"'{path.name}' has no rows.")
@@ -962,7 +1052,7 @@ def read_log(
     delimiter: str | None = None,
     encoding: str | None = None,
     timezone: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
 ) -> EventTable:
     """Read any supported event log into an EventTable (format detected from the content)."""
     progress = throttled(progress)
@@ -1018,9 +1108,10 @@ def preview(path: str | Path, n_rows: int = 20) -> Preview:
         head = pl.read_parquet(path, n_rows=n_rows)
         rows = [[None if v is None else str(v) for v in row] for row in head.iter_rows()]
         return Preview(format="parquet", columns=columns, rows=rows, proposal=propose_mapping(columns, rows))
-    # Only the head of a CSV is needed: read 1 MiB and cut it at the last complete line *before*
-    # decoding, so a multi-byte character split by the cut cannot make UTF-8 look like Latin-1.
-    limit = 1 << 20
+    # Only the head of a CSV is needed: read 1 MiB past the longest allowed line and cut it at the
+    # last complete line *before* decoding, so a multi-byte character split by the cut cannot make
+    # UTF-8 look like Latin-1.
+    limit = MAX_LINE_BYTES + (1 << 20)
     head_bytes = _read_bytes(path, limit=limit)
     encoding: str | None = None
     source_encoding: str | None = None
@@ -1028,10 +1119,16 @@ def preview(path: str | Path, n_rows: int = 20) -> Preview:
         enc = _detect_encoding(head_bytes[:4096])
         if enc is not None and enc.startswith(("utf-16", "utf-32")):
             text = head_bytes.decode(enc, errors="ignore")
-            head_bytes = text[: text.rfind("\n") + 1].lstrip("\ufeff").encode("utf-8")
+            cut = text.rfind("\n")
+            head_bytes = text[: cut + 1].lstrip("\ufeff").encode("utf-8")
             encoding, source_encoding = "utf-8", enc
         else:
-            head_bytes = head_bytes[: head_bytes.rfind(b"\n") + 1]
+            cut = head_bytes.rfind(b"\n")
+            if len(head_bytes) - cut - 1 > MAX_LINE_BYTES:
+                raise _line_too_long(path.name, head_bytes.count(b"\n") + 1, None)
+            head_bytes = head_bytes[: cut + 1]
+        if cut < 0:
+            raise _line_too_long(path.name, 1, None)
     layout = _csv_layout(head_bytes, path.name, encoding=encoding, delimiter=None)
     if source_encoding is not None:
         layout.encoding = source_encoding

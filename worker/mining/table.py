@@ -34,6 +34,8 @@ RESOURCE = "resource"
 LIFECYCLE = "lifecycle"
 
 UTC_DTYPE = pl.Datetime("ns", "UTC")
+# Other source columns kept for filtering are named "attr:<source column>" (strings).
+ATTRIBUTE_PREFIX = "attr:"
 
 
 @dataclass
@@ -84,6 +86,9 @@ def build_table(
             else:
                 series = series.cast(pl.String)
             data[name] = series.alias(name)
+    for name, series in columns.items():
+        if name.startswith(ATTRIBUTE_PREFIX) and series is not None:
+            data[name] = series.cast(pl.String).alias(name)
     frame = pl.DataFrame(data)
     before = frame.height
     frame = frame.drop_nulls([CASE, ACTIVITY, TIMESTAMP])

@@ -12,6 +12,13 @@ A *format spec* is a string the UI can show and send back:
 
 Naive values are interpreted in ``timezone`` (an IANA name, default UTC) and converted to UTC;
 values with an explicit offset keep their own offset (the time zone override does not apply).
+
+Text is parsed at microsecond precision (finer digits are dropped; XES and ITSM exports carry
+milliseconds at most), because at nanosecond precision polars silently wraps dates past 2262
+(9999-12-31 would become a date in 1816). Every timestamp must then lie in the years
+``MIN_YEAR``..``MAX_YEAR``; anything outside is *refused* (not flagged), naming the column, row
+and value: such dates are placeholders ("never" = 9999-12-31, "unset" = 0001-01-01) or a wrong
+epoch unit, and mining them would report centuries-long cases as if they were real.
 """
 
 from __future__ import annotations
@@ -30,6 +37,12 @@ EPOCH_S = "EPOCH_S"
 EPOCH_MS = "EPOCH_MS"
 
 UTC_DTYPE = pl.Datetime("ns", "UTC")
+_PARSE_DTYPE = pl.Datetime("us", "UTC")  # text is parsed in us: see the module docstring
+
+# Accepted event years (inclusive). Real event logs are recent; dates outside are placeholders or
+# unit mistakes, and nanosecond datetimes cannot even hold years after 2262.
+MIN_YEAR = 1900
+MAX_YEAR = 2100
 
 # Date parts tried during detection, in order of preference when several fit all samples.
 _DATE_PARTS: tuple[str, ...] = (
@@ -130,18 +143,18 @@ def _parse_with(values: pl.Series, naive: Sequence[str], aware: Sequence[str], t
     exprs: list[pl.Expr] = []
     col = pl.col("v")
     for pat in aware:
-        exprs.append(col.str.to_datetime(pat, time_unit="ns", strict=False).dt.convert_time_zone("UTC"))
+        exprs.append(col.str.to_datetime(pat, time_unit="us", strict=False).dt.convert_time_zone("UTC"))
     for pat in naive:
         exprs.append(
-            col.str.to_datetime(pat, time_unit="ns", strict=False)
+            col.str.to_datetime(pat, time_unit="us", strict=False)
             .dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
             .dt.convert_time_zone("UTC")
         )
     if not exprs:
-        return pl.Series(values.name, [None] * len(values), dtype=UTC_DTYPE)
+        return pl.Series(values.name, [None] * len(values), dtype=_PARSE_DTYPE)
     frame = pl.DataFrame({"v": values})
     out = frame.select(pl.coalesce(exprs).alias(values.name)).to_series()
-    return out.cast(UTC_DTYPE)
+    return out.cast(_PARSE_DTYPE)
 
 
 def _parse_fast(values: pl.Series, naive: Sequence[str], aware: Sequence[str], timezone: str) -> pl.Series:
@@ -178,13 +191,38 @@ def _parse_fast(values: pl.Series, naive: Sequence[str], aware: Sequence[str], t
 def _parse_epoch(values: pl.Series, spec: str) -> pl.Series:
     """Epoch seconds / milliseconds (integer or decimal text) to UTC datetimes; nulls = not numeric."""
     nums = values.str.strip_chars().cast(pl.Float64, strict=False)
-    scale = 1e9 if spec == EPOCH_S else 1e6
-    ns = (nums * scale).round(0).cast(pl.Int64, strict=False)
-    return ns.cast(pl.Datetime("ns")).dt.replace_time_zone("UTC").alias(values.name)
+    scale = 1e6 if spec == EPOCH_S else 1e3
+    us = (nums * scale).round(0).cast(pl.Int64, strict=False)
+    return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").alias(values.name)
+
+
+def _check_range(
+    parsed: pl.Series, shown: pl.Series, *, column: str, row_label: str, row_offset: int
+) -> None:
+    """Refuse datetimes outside MIN_YEAR..MAX_YEAR, naming the first one (``shown`` = source value)."""
+    years = parsed.dt.year()
+    low, high = years.min(), years.max()
+    if low is None or (low >= MIN_YEAR and high <= MAX_YEAR):  # type: ignore[operator]
+        return
+    out = ((years < MIN_YEAR) | (years > MAX_YEAR)).fill_null(False)
+    idx = int(out.arg_true()[0])
+    n_out = int(out.sum())
+    more = f" ({n_out - 1} more rows are out of range too)" if n_out > 1 else ""
+    raise MiningInputError(
+        f"Column '{column}' {row_label} {idx + row_offset}: '{shown[idx]}' is outside the supported range "
+        f"{MIN_YEAR}-01-01 to {MAX_YEAR}-12-31{more}. Dates like 9999-12-31 or 0001-01-01 are usually "
+        "placeholders for 'no date'; fix or remove those rows (or choose the right timestamp format) and "
+        "upload the log again."
+    )
 
 
 def _sample(values: pl.Series, limit: int = 500) -> pl.Series:
     """The first non-empty values plus an even spread over the rest (detection looks at these)."""
+    if len(values) > 4 * limit:
+        # Pick candidates first (head + even spread), so a million-row column is not stripped
+        # and filtered as a whole just to look at a few hundred values.
+        step = max(1, len(values) // (limit // 2))
+        values = pl.concat([values.head(2 * limit), values.gather_every(step)])
     nonnull = values.drop_nulls()
     nonnull = nonnull.filter(nonnull.str.strip_chars() != "")
     if len(nonnull) <= limit:
@@ -243,20 +281,19 @@ def parse_timestamps(
     """
     tz = check_timezone(timezone)
     dtype = values.dtype
-    if isinstance(dtype, pl.Datetime):
-        # Parquet / typed sources: naive datetimes are wall-clock in `timezone`.
-        if dtype.time_zone is None:
+    where = {"column": column, "row_label": row_label, "row_offset": row_offset}
+    if isinstance(dtype, pl.Datetime | pl.Date):
+        # Parquet / typed sources: check the range in the source unit (casting a year-9999 value
+        # to ns fails), then naive datetimes are wall-clock in `timezone`.
+        _check_range(values, values, **where)  # type: ignore[arg-type]
+        if isinstance(dtype, pl.Date) or dtype.time_zone is None:
             out = values.cast(pl.Datetime("ns")).dt.replace_time_zone(
                 tz, ambiguous="earliest", non_existent="null"
             )
         else:
             out = values.cast(pl.Datetime("ns", dtype.time_zone))
-        return out.dt.convert_time_zone("UTC").cast(UTC_DTYPE), "datetime"
-    if isinstance(dtype, pl.Date):
-        out = values.cast(pl.Datetime("ns")).dt.replace_time_zone(
-            tz, ambiguous="earliest", non_existent="null"
-        )
-        return out.dt.convert_time_zone("UTC").cast(UTC_DTYPE), "date"
+        kind = "date" if isinstance(dtype, pl.Date) else "datetime"
+        return out.dt.convert_time_zone("UTC").cast(UTC_DTYPE), kind
     if dtype.is_numeric():
         values = values.cast(pl.String)
         spec = spec or None
@@ -288,4 +325,5 @@ def parse_timestamps(
             f"Column '{column}' {row_label} {idx + row_offset}: '{value}' is not a date in the format "
             f"{describe_format(spec)}{zone}{more}; choose the timestamp format explicitly."
         )
-    return parsed.alias(values.name), spec
+    _check_range(parsed, text, **where)  # type: ignore[arg-type]
+    return parsed.cast(UTC_DTYPE).alias(values.name), spec

@@ -1,0 +1,501 @@
+"""Views of the journey editor (thin: parse, call one service, render the board or a fragment).
+
+Live updates: the board polls `board?since=<last change id>` every 1.5 s; the server answers 204 when
+nothing changed and the new board otherwise. Polling reads the database, so it works behind any number
+of gunicorn processes, and costs one indexed query per viewer per poll.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask import Response, abort, flash, g, redirect, request, url_for
+from flask_login import current_user
+
+from webapp.journeys import bp
+from webapp.models import Role
+from webapp.services import Conflict, NotFound, ServiceError
+from webapp.services import journeys as service
+from webapp.views import actor, render, require_role
+
+CHANNELS = ["web", "email", "phone", "chat", "in_person", "app", "self_service_portal", "other"]
+NOTE_KINDS = ["pain_point", "opportunity", "idea", "question"]
+PRESENCE_TTL_S = 8
+
+
+def _is_htmx() -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _board(journey_id: int):
+    try:
+        return service.board(journey_id)
+    except NotFound:
+        abort(404)
+
+
+def _last_change_id(journey_id: int) -> int:
+    changes = service.history(journey_id, limit=1)
+    return changes[0].id if changes else 0
+
+
+def _render_board(journey_id: int, status: int = 200):
+    board = _board(journey_id)
+    html = render(
+        "journeys/show.html",
+        "journeys/_board.html",
+        board=board,
+        since=_last_change_id(journey_id),
+        channels=CHANNELS,
+        note_kinds=NOTE_KINDS,
+    )
+    html.status_code = status
+    return html
+
+
+def _done(journey_id: int, message: str | None = None):
+    """After a write: the new board for htmx, a redirect otherwise."""
+    if _is_htmx():
+        return _render_board(journey_id)
+    if message:
+        flash(message, "success")
+    return redirect(url_for("orgs.journeys.show", journey_id=journey_id))
+
+
+def _refused(journey_id: int, error: ServiceError):
+    """A conflict shows both sides; another refusal says what to fix; NotFound is a 404."""
+    if isinstance(error, NotFound) and "deleted" not in error.message:
+        abort(404)
+    if isinstance(error, Conflict):
+        body = render(
+            "journeys/_conflict.html",
+            "journeys/_conflict.html",
+            conflict=error,
+            journey_id=journey_id,
+            channels=CHANNELS,
+        )
+        body.status_code = 409
+        body.headers["HX-Retarget"] = "#editor-messages"
+        body.headers["HX-Reswap"] = "innerHTML"
+        return body
+    if _is_htmx():
+        body = render("journeys/_message.html", "journeys/_message.html", message=error.message)
+        body.status_code = 422
+        body.headers["HX-Retarget"] = "#editor-messages"
+        body.headers["HX-Reswap"] = "innerHTML"
+        return body
+    flash(error.message, "error")
+    return redirect(url_for("orgs.journeys.show", journey_id=journey_id))
+
+
+def _call(journey_id: int, function, *args: Any, message: str | None = None, **kwargs: Any):
+    try:
+        function(*args, **kwargs)
+    except ServiceError as error:
+        return _refused(journey_id, error)
+    return _done(journey_id, message)
+
+
+def _owned(board, *, stage_id=None, lane_id=None, step_id=None) -> None:
+    """404 unless the ids name parts of this journey (a URL cannot reach into another journey)."""
+    if stage_id is not None and stage_id not in {s.id for s in board.stages}:
+        abort(404)
+    if lane_id is not None and lane_id not in {lane.id for lane in board.lanes}:
+        abort(404)
+    if step_id is not None and step_id not in {s.id for s in board.steps}:
+        abort(404)
+
+
+def _version() -> int:
+    value = request.form.get("expected_version", type=int)
+    if value is None:
+        abort(400, description="The form lacks the version it was based on; reload the page.")
+    return value
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+@bp.get("")
+def index():
+    """The organisation's journeys with search and filters; new from blank or template; import."""
+    args = request.args
+    archived = args.get("archived") == "1"
+    try:
+        journeys = service.list_journeys(
+            search=args.get("q"),
+            kind=args.get("kind") or None,
+            state=args.get("state") or None,
+            status=args.get("status") or None,
+            tag=args.get("tag") or None,
+            owner_id=args.get("owner", type=int),
+            archived=archived,
+        )
+    except ServiceError as error:
+        flash(error.message, "error")
+        journeys = []
+    from webapp.services.accounts import members
+
+    return render(
+        "journeys/index.html",
+        "journeys/_list.html",
+        journeys=journeys,
+        templates=service.list_templates(),
+        members=members(),
+        archived=archived,
+        args=args,
+    )
+
+
+@bp.post("")
+@require_role(Role.EDITOR)
+def create():
+    """A new journey: blank, or from a built-in or organisation template."""
+    template = request.form.get("template") or ""
+    title = (request.form.get("title") or "").strip()
+    try:
+        if template:
+            journey = service.create_from_template(
+                int(template) if template.isdigit() else template, actor(), title=title or None
+            )
+        else:
+            journey = service.create_journey(title, actor(), kind=request.form.get("kind") or "customer")
+    except ServiceError as error:
+        flash(error.message, "error")
+        return redirect(url_for("orgs.journeys.index"))
+    return redirect(url_for("orgs.journeys.show", journey_id=journey.id))
+
+
+@bp.post("/import")
+@require_role(Role.EDITOR)
+def import_journey():
+    """A journey from an exported JSON file."""
+    file = request.files.get("file")
+    try:
+        data = json.loads((file.read() if file else b"").decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        flash("That file is not JSON exported from Journeylens.", "error")
+        return redirect(url_for("orgs.journeys.index"))
+    try:
+        journey = service.import_json(data, actor())
+    except ServiceError as error:
+        flash(f"Import refused: {error.message}", "error")
+        return redirect(url_for("orgs.journeys.index"))
+    flash(f"Imported {journey.title}.", "success")
+    return redirect(url_for("orgs.journeys.show", journey_id=journey.id))
+
+
+# --- the map -------------------------------------------------------------------------------------
+
+
+@bp.get("/<int:journey_id>")
+def show(journey_id: int):
+    """The journey map editor (read-only for viewers)."""
+    return _render_board(journey_id)
+
+
+@bp.get("/<int:journey_id>/board")
+def board(journey_id: int):
+    """The board for live updates: 204 when nothing changed since `since`."""
+    _board(journey_id)  # 404 for other organisations
+    since = request.args.get("since", type=int)
+    if since is not None and since == _last_change_id(journey_id):
+        return Response(status=204)
+    return _render_board(journey_id)
+
+
+@bp.get("/<int:journey_id>/presence")
+def presence(journey_id: int):
+    """Who else has this journey open (each open editor reports itself every few seconds)."""
+    _board(journey_id)
+    from webapp.queue import redis_connection
+
+    key = f"journeylens:presence:{g.organisation.id}:{journey_id}"
+    now = time.time()
+    redis = redis_connection()
+    pipe = redis.pipeline()
+    pipe.zadd(key, {current_user.email: now})
+    pipe.zremrangebyscore(key, 0, now - PRESENCE_TTL_S)
+    pipe.zrange(key, 0, -1)
+    pipe.expire(key, PRESENCE_TTL_S * 4)
+    viewers = [v.decode() for v in pipe.execute()[2]]
+    others = [v for v in viewers if v != current_user.email]
+    return render("journeys/_presence.html", "journeys/_presence.html", others=others)
+
+
+@bp.post("/<int:journey_id>")
+@require_role(Role.EDITOR)
+def update(journey_id: int):
+    """Change the journey's title, kind, state, status, scenario or tags."""
+    form = request.form
+    changes = {k: form.get(k) for k in ("title", "kind", "state", "status", "scenario") if k in form}
+    if "tags" in form:
+        changes["tags"] = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+    return _call(
+        journey_id, service.update_journey, journey_id, changes, actor(), expected_version=_version()
+    )
+
+
+@bp.post("/<int:journey_id>/stages")
+@require_role(Role.EDITOR)
+def add_stage(journey_id: int):
+    """Add a stage at the end."""
+    return _call(journey_id, service.add_stage, journey_id, request.form.get("name") or "New stage", actor())
+
+
+@bp.post("/<int:journey_id>/stages/<int:stage_id>")
+@require_role(Role.EDITOR)
+def edit_stage(journey_id: int, stage_id: int):
+    """Rename, move (position) or delete a stage."""
+    _owned(_board(journey_id), stage_id=stage_id)
+    action = request.form.get("action", "rename")
+    version = _version()
+    if action == "delete":
+        return _call(journey_id, service.delete_stage, stage_id, actor(), expected_version=version)
+    if action == "move":
+        position = request.form.get("position", type=int)
+        return _call(
+            journey_id, service.reorder_stage, stage_id, position or 0, actor(), expected_version=version
+        )
+    return _call(
+        journey_id,
+        service.rename_stage,
+        stage_id,
+        request.form.get("name", ""),
+        actor(),
+        expected_version=version,
+    )
+
+
+@bp.post("/<int:journey_id>/lanes")
+@require_role(Role.EDITOR)
+def add_lane(journey_id: int):
+    """Add a lane at the bottom."""
+    return _call(journey_id, service.add_lane, journey_id, request.form.get("name") or "New lane", actor())
+
+
+@bp.post("/<int:journey_id>/lanes/<int:lane_id>")
+@require_role(Role.EDITOR)
+def edit_lane(journey_id: int, lane_id: int):
+    """Rename, move or delete a lane."""
+    _owned(_board(journey_id), lane_id=lane_id)
+    action = request.form.get("action", "rename")
+    version = _version()
+    if action == "delete":
+        return _call(journey_id, service.delete_lane, lane_id, actor(), expected_version=version)
+    if action == "move":
+        position = request.form.get("position", type=int)
+        return _call(
+            journey_id, service.reorder_lane, lane_id, position or 0, actor(), expected_version=version
+        )
+    return _call(
+        journey_id,
+        service.rename_lane,
+        lane_id,
+        request.form.get("name", ""),
+        actor(),
+        expected_version=version,
+    )
+
+
+@bp.post("/<int:journey_id>/steps")
+@require_role(Role.EDITOR)
+def add_step(journey_id: int):
+    """Add a step to a cell (stage × lane)."""
+    form = request.form
+    board = _board(journey_id)
+    stage_id, lane_id = form.get("stage_id", type=int), form.get("lane_id", type=int)
+    _owned(board, stage_id=stage_id, lane_id=lane_id)
+    return _call(
+        journey_id, service.add_step, stage_id, lane_id, {"name": form.get("name") or "New step"}, actor()
+    )
+
+
+def _step_changes(form) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for key in ("name", "description", "channel", "touchpoint", "owner_team"):
+        if key in form:
+            changes[key] = form.get(key, "")
+    if "emotion" in form:
+        raw = form.get("emotion", "").strip()
+        changes["emotion"] = int(raw) if raw.lstrip("-").isdigit() else raw
+    if "moment_of_truth_present" in form:
+        changes["moment_of_truth"] = form.get("moment_of_truth") == "on"
+    if "expected_duration_h" in form:
+        raw = form.get("expected_duration_h", "").strip()
+        try:
+            changes["expected_duration_s"] = int(round(float(raw) * 3600)) if raw else None
+        except ValueError:
+            changes["expected_duration_s"] = raw
+    return changes
+
+
+@bp.post("/<int:journey_id>/steps/<int:step_id>")
+@require_role(Role.EDITOR)
+def edit_step(journey_id: int, step_id: int):
+    """Update a step's fields (with the version the form was based on)."""
+    _owned(_board(journey_id), step_id=step_id)
+    return _call(
+        journey_id,
+        service.update_step,
+        step_id,
+        _step_changes(request.form),
+        actor(),
+        expected_version=_version(),
+    )
+
+
+@bp.post("/<int:journey_id>/steps/<int:step_id>/move")
+@require_role(Role.EDITOR)
+def move_step(journey_id: int, step_id: int):
+    """Move a step to a stage, lane and position (drag and drop, or the keyboard form)."""
+    _owned(_board(journey_id), step_id=step_id)
+    form = request.form
+    return _call(
+        journey_id,
+        service.move_step,
+        step_id,
+        actor(),
+        stage_id=form.get("stage_id", type=int),
+        lane_id=form.get("lane_id", type=int),
+        position=form.get("position", type=int),
+        expected_version=_version(),
+    )
+
+
+@bp.post("/<int:journey_id>/steps/<int:step_id>/delete")
+@require_role(Role.EDITOR)
+def delete_step(journey_id: int, step_id: int):
+    """Delete a step (undo brings it back)."""
+    _owned(_board(journey_id), step_id=step_id)
+    return _call(journey_id, service.delete_step, step_id, actor(), expected_version=_version())
+
+
+@bp.post("/<int:journey_id>/steps/<int:step_id>/notes")
+@require_role(Role.EDITOR)
+def add_note(journey_id: int, step_id: int):
+    """Pin a pain point, opportunity, idea or question to a step."""
+    _owned(_board(journey_id), step_id=step_id)
+    form = request.form
+    return _call(journey_id, service.add_note, step_id, form.get("kind", ""), form.get("text", ""), actor())
+
+
+@bp.post("/<int:journey_id>/notes/<int:note_id>/delete")
+@require_role(Role.EDITOR)
+def delete_note(journey_id: int, note_id: int):
+    """Remove a note."""
+    board = _board(journey_id)
+    if note_id not in {n.id for notes in board.notes.values() for n in notes}:
+        abort(404)
+    return _call(journey_id, service.delete_note, note_id, actor())
+
+
+@bp.post("/<int:journey_id>/undo")
+@require_role(Role.EDITOR)
+def undo(journey_id: int):
+    """Bring back what was deleted last."""
+    return _call(journey_id, service.undo_last_delete, journey_id, actor(), message="Restored.")
+
+
+@bp.post("/<int:journey_id>/duplicate")
+@require_role(Role.EDITOR)
+def duplicate(journey_id: int):
+    """Copy the journey (for example the current state as a start for the future state)."""
+    _board(journey_id)
+    state = request.form.get("state") or None
+    try:
+        copy = service.duplicate_journey(journey_id, actor(), state=state)
+    except ServiceError as error:
+        return _refused(journey_id, error)
+    flash(f"Copied as {copy.title}.", "success")
+    return redirect(url_for("orgs.journeys.show", journey_id=copy.id))
+
+
+@bp.post("/<int:journey_id>/archive")
+@require_role(Role.EDITOR)
+def archive(journey_id: int):
+    """Archive (or, with restore=1, bring back) a journey."""
+    _board(journey_id)
+    function = service.restore_journey if request.form.get("restore") else service.archive_journey
+    return _call(journey_id, function, journey_id, actor(), message="Done.")
+
+
+@bp.post("/<int:journey_id>/template")
+@require_role(Role.EDITOR)
+def save_template(journey_id: int):
+    """Save the journey as an organisation template."""
+    _board(journey_id)
+    return _call(
+        journey_id,
+        service.save_as_template,
+        journey_id,
+        request.form.get("name", ""),
+        actor(),
+        message="Saved as a template.",
+    )
+
+
+@bp.get("/<int:journey_id>/history")
+def history(journey_id: int):
+    """Every change as a timeline, and the named versions to restore."""
+    board = _board(journey_id)
+    return render(
+        "journeys/history.html",
+        board=board,
+        changes=service.history(journey_id),
+        versions=service.list_versions(journey_id),
+    )
+
+
+@bp.post("/<int:journey_id>/versions")
+@require_role(Role.EDITOR)
+def save_version(journey_id: int):
+    """Name the current content (e.g. "Workshop 3 March")."""
+    _board(journey_id)
+    try:
+        service.save_named_version(journey_id, request.form.get("name", ""), actor())
+        flash("Version saved.", "success")
+    except ServiceError as error:
+        flash(error.message, "error")
+    return redirect(url_for("orgs.journeys.history", journey_id=journey_id))
+
+
+@bp.post("/<int:journey_id>/versions/<int:version_id>/restore")
+@require_role(Role.EDITOR)
+def restore_version(journey_id: int, version_id: int):
+    """Put a named version back (recorded in the history, so it can be undone the same way)."""
+    _board(journey_id)
+    try:
+        service.restore_version(journey_id, version_id, actor())
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        flash(error.message, "error")
+        return redirect(url_for("orgs.journeys.history", journey_id=journey_id))
+    flash("Version restored.", "success")
+    return redirect(url_for("orgs.journeys.show", journey_id=journey_id))
+
+
+@bp.get("/<int:journey_id>/export.json")
+def export_json(journey_id: int):
+    """The journey as JSON (imports back exactly)."""
+    board = _board(journey_id)
+    body = json.dumps(service.export_json(journey_id), indent=2, ensure_ascii=False)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="journey-{board.journey.id}.json"'},
+    )
+
+
+@bp.get("/<int:journey_id>/export.csv")
+def export_csv(journey_id: int):
+    """One row per step, safe to open in a spreadsheet."""
+    board = _board(journey_id)
+    return Response(
+        service.export_csv(journey_id),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="journey-{board.journey.id}.csv"'},
+    )

@@ -1,0 +1,1431 @@
+"""Journey maps drawn together: journeys, their lanes, stages, steps and notes, personas, templates,
+history, undo, named versions, export and import.
+
+Every use case is one transaction (`use_case`: commit when it returns, roll back when it refuses) and
+writes its JourneyChange rows in that same transaction, so the history cannot miss a change.
+
+Writers of one journey are serialised by locking the journey row first (SELECT ... FOR UPDATE on
+PostgreSQL; SQLite has one writer anyway). That keeps positions contiguous without deadlocks and means a
+version check cannot race the write it guards. Elements carry a version the client echoes back as
+`expected_version`: a stale one raises Conflict with both sides; an element that is gone raises NotFound
+saying who deleted it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from webapp.extensions import db
+from webapp.models import (
+    Journey,
+    JourneyChange,
+    JourneyTemplate,
+    JourneyVersion,
+    Lane,
+    Persona,
+    Stage,
+    Step,
+    StepNote,
+    User,
+)
+from webapp.models.journeys import JOURNEY_KINDS, JOURNEY_STATES, JOURNEY_STATUSES
+from webapp.models.types import utcnow
+from webapp.services import Actor, Conflict, NotFound, ServiceError, audit
+from webapp.services import journey_format as fmt
+from webapp.services.journey_templates import BLUEPRINT_LANES, BUILTIN
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Element = Stage | Lane | Step
+
+
+def use_case(function: Callable[P, R]) -> Callable[P, R]:
+    """One use case, one transaction: commit when it returns; roll back (and release locks) when it raises."""
+
+    @functools.wraps(function)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            result = function(*args, **kwargs)
+            db.session.commit()
+        except BaseException:
+            db.session.rollback()
+            raise
+        return result
+
+    return wrapper
+
+
+# --- reading ----------------------------------------------------------------------------------------
+
+
+def get_journey(journey_id: int) -> Journey:
+    """The current organisation's journey, or NotFound (the same for another organisation's)."""
+    journey = db.session.scalar(sa.select(Journey).where(Journey.id == journey_id))
+    if journey is None:
+        raise NotFound("No such journey.")
+    return journey
+
+
+@dataclass(frozen=True)
+class Board:
+    """A journey with its lanes, stages, steps (in stage order) and notes: what an editor draws."""
+
+    journey: Journey
+    lanes: list[Lane]
+    stages: list[Stage]
+    steps: list[Step]
+    notes: dict[int, list[StepNote]]
+
+    def cell(self, stage_id: int, lane_id: int) -> list[Step]:
+        """The steps in one stage and one lane, in order."""
+        return [s for s in self.steps if s.stage_id == stage_id and s.lane_id == lane_id]
+
+
+def board(journey_id: int) -> Board:
+    """Everything needed to draw a journey, in four queries."""
+    journey = get_journey(journey_id)
+    steps = _steps_of(journey.id)
+    return Board(
+        journey, _lanes(journey.id), _stages(journey.id), steps, _notes_by_step([s.id for s in steps])
+    )
+
+
+def list_journeys(
+    *,
+    search: str | None = None,
+    kind: str | None = None,
+    state: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    owner_id: int | None = None,
+    archived: bool | None = False,
+) -> list[Journey]:
+    """The organisation's journeys, recently changed first; `archived` None lists both."""
+    query = sa.select(Journey).order_by(Journey.updated_at.desc(), Journey.id.desc())
+    for value, column, choices in (
+        (kind, Journey.kind, JOURNEY_KINDS),
+        (state, Journey.state, JOURNEY_STATES),
+        (status, Journey.status, JOURNEY_STATUSES),
+    ):
+        if value:
+            query = query.where(column == fmt.choice(value, "", column.key, choices, column.key))
+    if search and search.strip():
+        escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(
+            sa.or_(Journey.title.ilike(pattern, escape="\\"), Journey.scenario.ilike(pattern, escape="\\"))
+        )
+    if owner_id is not None:
+        query = query.where(Journey.owner_id == owner_id)
+    if archived is not None:
+        query = query.where(Journey.archived_at.is_not(None) if archived else Journey.archived_at.is_(None))
+    journeys = list(db.session.scalars(query))
+    if tag and tag.strip():
+        # Tags are a JSON list, which SQLite and PostgreSQL query differently; an organisation has
+        # hundreds of journeys, not millions, so filtering here is simpler and fast enough.
+        wanted = tag.strip().lower()
+        journeys = [j for j in journeys if wanted in {t.lower() for t in j.tags or []}]
+    return journeys
+
+
+def history(journey_id: int, *, limit: int = 200) -> list[JourneyChange]:
+    """The journey's changes, newest first."""
+    journey = get_journey(journey_id)
+    return list(
+        db.session.scalars(
+            sa.select(JourneyChange)
+            .where(JourneyChange.journey_id == journey.id)
+            .order_by(JourneyChange.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def list_versions(journey_id: int) -> list[JourneyVersion]:
+    """The journey's named versions, newest first."""
+    journey = get_journey(journey_id)
+    return list(
+        db.session.scalars(
+            sa.select(JourneyVersion)
+            .where(JourneyVersion.journey_id == journey.id)
+            .order_by(JourneyVersion.id.desc())
+        )
+    )
+
+
+def export_json(journey_id: int) -> dict[str, Any]:
+    """The journey in the exchange format (see journey_format): what import_json reads back."""
+    return _export(get_journey(journey_id))
+
+
+def export_csv(journey_id: int) -> str:
+    """One CSV row per step, safe to open in a spreadsheet (no formula injection)."""
+    return fmt.csv_text(export_json(journey_id))
+
+
+def digest(export: Mapping[str, Any]) -> str:
+    """A fingerprint of an export (the API's ETag): equal content, equal digest."""
+    canonical = json.dumps(export, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- journeys ---------------------------------------------------------------------------------------
+
+
+@use_case
+def create_journey(
+    title: str,
+    actor: Actor,
+    *,
+    kind: str = "customer",
+    state: str = "current",
+    persona_id: int | None = None,
+    scenario: str = "",
+    tags: list[str] | None = None,
+) -> Journey:
+    """A blank journey with the four service-blueprint lanes and one stage."""
+    fields = fmt.journey_fields(
+        {"title": title, "kind": kind, "state": state, "scenario": scenario, "tags": tags or []},
+        partial=False,
+    )
+    persona = _persona(persona_id) if persona_id is not None else None
+    journey = _new_journey(fields, persona, actor)
+    _build_content(journey, {"lanes": BLUEPRINT_LANES, "stages": [{"name": "Stage 1", "steps": []}]}, actor)
+    _record(journey, actor, "journey", journey.id, "create", after=_export(journey), summary="Created blank")
+    return journey
+
+
+@use_case
+def import_json(data: Any, actor: Actor) -> Journey:
+    """A new journey from export JSON, validated strictly first (ServiceError says what to fix)."""
+    cleaned = fmt.validate(data)
+    journey = _journey_from(cleaned, actor)
+    _record(
+        journey, actor, "journey", journey.id, "create", after=_export(journey), summary="Imported from JSON"
+    )
+    return journey
+
+
+@use_case
+def update_journey(
+    journey_id: int, changes: Mapping[str, Any], actor: Actor, *, expected_version: int
+) -> Journey:
+    """Change the journey's own fields (title, kind, state, status, scenario, tags, persona_id, owner_id)."""
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    own = {k: v for k, v in changes.items() if k not in ("persona_id", "owner_id")}
+    wanted = fmt.journey_fields(own, partial=True)
+    if "persona_id" in changes:
+        persona_id = changes["persona_id"]
+        wanted["persona_id"] = None if persona_id is None else _persona(persona_id).id
+    if "owner_id" in changes:
+        wanted["owner_id"] = _member_id(changes["owner_id"])
+    diff = {k: v for k, v in wanted.items() if getattr(journey, k) != v}
+    if not diff:
+        return journey
+    _check_version("journey", journey, expected_version, "update", diff)
+    before = {k: getattr(journey, k) for k in diff}
+    for key, value in diff.items():
+        setattr(journey, key, value)
+    journey.version += 1
+    _record(journey, actor, "journey", journey.id, "update", before=before, after=diff)
+    return journey
+
+
+@use_case
+def archive_journey(journey_id: int, actor: Actor) -> Journey:
+    """Hide a journey from the default list; it stays readable and can be restored."""
+    journey = _journey_for_update(journey_id)
+    if journey.archived_at is not None:
+        return journey
+    journey.archived_at = utcnow()
+    journey.version += 1
+    _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "update",
+        before={"archived_at": None},
+        after={"archived_at": journey.archived_at.isoformat()},
+        summary="Archived",
+    )
+    return journey
+
+
+@use_case
+def restore_journey(journey_id: int, actor: Actor) -> Journey:
+    """Bring an archived journey back."""
+    journey = _journey_for_update(journey_id)
+    if journey.archived_at is None:
+        return journey
+    before = {"archived_at": journey.archived_at.isoformat()}
+    journey.archived_at = None
+    journey.version += 1
+    _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "restore",
+        before=before,
+        after={"archived_at": None},
+        summary="Restored from the archive",
+    )
+    return journey
+
+
+@use_case
+def delete_journey(journey_id: int, actor: Actor) -> None:
+    """Delete a journey with everything in it (its history goes too, so the audit log keeps the fact)."""
+    journey = _journey_for_update(journey_id)
+    audit.record(actor, "journey.delete", journey.title, journey_id=journey.id)
+    db.session.delete(journey)
+
+
+@use_case
+def duplicate_journey(
+    journey_id: int, actor: Actor, *, title: str | None = None, state: str | None = None
+) -> Journey:
+    """A draft copy of a journey, e.g. its future state drawn from the current one."""
+    source = get_journey(journey_id)
+    data = _export(source)
+    if state is not None:
+        data["state"] = fmt.choice(state, "", "state", JOURNEY_STATES, "state")
+    if title is None:
+        suffix = " (future state)" if data["state"] == "future" and source.state != "future" else " (copy)"
+        title = source.title[: fmt.MAX_TITLE - len(suffix)] + suffix
+    data["title"] = fmt.text(title, "", "title", fmt.MAX_TITLE, required=True, what="the title")
+    data["status"] = "draft"
+    journey = _journey_from(data, actor)
+    _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "create",
+        after=_export(journey),
+        summary=f"Duplicated from “{source.title}” (#{source.id})",
+    )
+    return journey
+
+
+@use_case
+def replace_from_json(
+    journey_id: int, data: Any, actor: Actor, *, expected_digest: str | None = None
+) -> Journey:
+    """Replace a journey's content by export JSON; with `expected_digest`, only if nobody changed it since."""
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    cleaned = fmt.validate(data)
+    before = _export(journey)
+    if expected_digest is not None and digest(before) != expected_digest:
+        raise Conflict(
+            "Someone changed this journey after you loaded it, so it was not replaced. "
+            "Compare both versions and choose.",
+            entity="journey",
+            entity_id=journey.id,
+            action="update",
+            expected_version=expected_digest,
+            stored_version=digest(before),
+            stored=before,
+            attempted=cleaned,
+            **_last_change_by("journey", journey.id, journey_id=journey.id),
+        )
+    _replace_content(journey, cleaned, actor)
+    _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "update",
+        before=before,
+        after=_export(journey),
+        summary="Replaced from JSON",
+    )
+    return journey
+
+
+# --- named versions ---------------------------------------------------------------------------------
+
+
+@use_case
+def save_named_version(journey_id: int, name: str, actor: Actor) -> JourneyVersion:
+    """Keep a named snapshot of the journey as it is now."""
+    journey = _journey_for_update(journey_id)  # no writer mid-way: the snapshot is one consistent state
+    name = fmt.text(name, "", "name", fmt.MAX_NAME, required=True, what="the version's name")
+    version = JourneyVersion(
+        journey_id=journey.id, name=name, created_by_id=actor.user_id, snapshot=_export(journey)
+    )
+    db.session.add(version)
+    return version
+
+
+@use_case
+def restore_version(journey_id: int, version_id: int, actor: Actor) -> Journey:
+    """Replace the journey's content by a named version's snapshot (recorded in the history)."""
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    version = db.session.scalar(
+        sa.select(JourneyVersion).where(
+            JourneyVersion.id == version_id, JourneyVersion.journey_id == journey.id
+        )
+    )
+    if version is None:
+        raise NotFound("No such version of this journey.")
+    before = _export(journey)
+    _replace_content(journey, fmt.validate(version.snapshot), actor)
+    _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "restore",
+        before=before,
+        after=_export(journey),
+        summary=f"Restored version “{version.name}”",
+    )
+    return journey
+
+
+# --- templates --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """A template to offer: built-in (ref is its key) or the organisation's own (ref is its id)."""
+
+    ref: str | int
+    name: str
+    description: str
+    kind: str
+    builtin: bool
+    stages: int
+    steps: int
+
+
+def list_templates() -> list[TemplateInfo]:
+    """Built-in templates first, then the organisation's own by name."""
+    infos = [
+        _template_info(key, name, description, data, True)
+        for key, (name, description, data) in BUILTIN.items()
+    ]
+    for template in db.session.scalars(sa.select(JourneyTemplate).order_by(JourneyTemplate.name)):
+        infos.append(_template_info(template.id, template.name, "", template.snapshot, False))
+    return infos
+
+
+@use_case
+def create_from_template(template: str | int, actor: Actor, *, title: str | None = None) -> Journey:
+    """A new draft journey from a built-in template (its key) or an organisation template (its id)."""
+    if isinstance(template, str):
+        if template not in BUILTIN:
+            raise NotFound(f"No built-in template {template!r}; the templates are {', '.join(BUILTIN)}.")
+        name, _, snapshot = BUILTIN[template]
+    else:
+        stored = db.session.scalar(sa.select(JourneyTemplate).where(JourneyTemplate.id == template))
+        if stored is None:
+            raise NotFound("No such template.")
+        name, snapshot = stored.name, stored.snapshot
+    data = fmt.validate(snapshot)
+    data["title"] = fmt.text(title or name, "", "title", fmt.MAX_TITLE, required=True, what="the title")
+    data["status"] = "draft"
+    journey = _journey_from(data, actor)
+    _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "create",
+        after=_export(journey),
+        summary=f"Created from template “{name}”",
+    )
+    return journey
+
+
+@use_case
+def save_as_template(journey_id: int, name: str, actor: Actor) -> JourneyTemplate:
+    """Keep a journey's content as an organisation template under `name`."""
+    journey = get_journey(journey_id)
+    name = fmt.text(name, "", "name", fmt.MAX_NAME, required=True, what="the template's name")
+    taken = db.session.scalar(
+        sa.select(JourneyTemplate.id).where(sa.func.lower(JourneyTemplate.name) == name.lower())
+    )
+    if taken is not None or name.lower() in {n.lower() for n, _, _ in BUILTIN.values()}:
+        raise ServiceError(f"A template named “{name}” exists already; choose another name.", "name")
+    snapshot = {**_export(journey), "title": name, "status": "draft"}
+    template = JourneyTemplate(name=name, created_by_id=actor.user_id, snapshot=snapshot)
+    db.session.add(template)
+    return template
+
+
+@use_case
+def delete_template(template_id: int, actor: Actor) -> None:
+    """Remove an organisation template (journeys made from it stay)."""
+    template = db.session.scalar(sa.select(JourneyTemplate).where(JourneyTemplate.id == template_id))
+    if template is None:
+        raise NotFound("No such template.")
+    db.session.delete(template)
+
+
+# --- stages -----------------------------------------------------------------------------------------
+
+
+@use_case
+def add_stage(journey_id: int, name: str, actor: Actor, *, position: int | None = None) -> Stage:
+    """A new stage at `position` (None: last)."""
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    name = fmt.stage_name(name, "")
+    stages = _stages(journey.id)
+    if len(stages) >= fmt.MAX_STAGES:
+        raise ServiceError(f"A journey has at most {fmt.MAX_STAGES} stages.")
+    stage = Stage(journey_id=journey.id, name=name, version=1)
+    _place(stages, stage, _position(position))
+    db.session.add(stage)
+    db.session.flush()
+    _record(journey, actor, "stage", stage.id, "create", after=_stage_json(stage))
+    return stage
+
+
+@use_case
+def rename_stage(stage_id: int, name: str, actor: Actor, *, expected_version: int) -> Stage:
+    """Give a stage another name."""
+    journey, stage = _lock_element(Stage, "stage", stage_id)
+    name = fmt.stage_name(name, "")
+    if name == stage.name:
+        return stage
+    _check_version("stage", stage, expected_version, "update", {"name": name})
+    before = {"name": stage.name}
+    stage.name = name
+    stage.version += 1
+    _record(journey, actor, "stage", stage.id, "update", before=before, after={"name": name})
+    return stage
+
+
+@use_case
+def reorder_stage(stage_id: int, position: int, actor: Actor, *, expected_version: int) -> Stage:
+    """Move a stage to `position` among the journey's stages."""
+    journey, stage = _lock_element(Stage, "stage", stage_id)
+    return _reorder(journey, stage, "stage", _stages(journey.id), position, expected_version, actor)
+
+
+@use_case
+def delete_stage(stage_id: int, actor: Actor, *, expected_version: int) -> None:
+    """Delete a stage with its steps and their notes (undo_last_delete brings them back)."""
+    journey, stage = _lock_element(Stage, "stage", stage_id)
+    _check_version("stage", stage, expected_version, "delete", None)
+    steps = _steps_in_stage(stage.id)
+    before = {**_stage_json(stage), "steps": _step_snapshots(steps)}
+    for step in steps:
+        db.session.delete(step)
+    db.session.delete(stage)
+    db.session.flush()
+    _renumber(_stages(journey.id))
+    _record(
+        journey,
+        actor,
+        "stage",
+        stage.id,
+        "delete",
+        before=before,
+        summary=f"Deleted stage “{stage.name}” with {len(steps)} step(s)",
+    )
+
+
+# --- lanes ------------------------------------------------------------------------------------------
+
+
+@use_case
+def add_lane(journey_id: int, name: str, actor: Actor, *, position: int | None = None) -> Lane:
+    """A new lane at `position` (None: last); lane names are unique within a journey."""
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    name = fmt.lane_name(name, "")
+    lanes = _lanes(journey.id)
+    if len(lanes) >= fmt.MAX_LANES:
+        raise ServiceError(f"A journey has at most {fmt.MAX_LANES} lanes.")
+    _lane_name_free(lanes, name)
+    lane = Lane(journey_id=journey.id, name=name, version=1)
+    _place(lanes, lane, _position(position))
+    db.session.add(lane)
+    db.session.flush()
+    _record(journey, actor, "lane", lane.id, "create", after=_lane_json(lane))
+    return lane
+
+
+@use_case
+def rename_lane(lane_id: int, name: str, actor: Actor, *, expected_version: int) -> Lane:
+    """Give a lane another (unique) name."""
+    journey, lane = _lock_element(Lane, "lane", lane_id)
+    name = fmt.lane_name(name, "")
+    if name == lane.name:
+        return lane
+    _check_version("lane", lane, expected_version, "update", {"name": name})
+    _lane_name_free(_lanes(journey.id), name, except_id=lane.id)
+    before = {"name": lane.name}
+    lane.name = name
+    lane.version += 1
+    _record(journey, actor, "lane", lane.id, "update", before=before, after={"name": name})
+    return lane
+
+
+@use_case
+def reorder_lane(lane_id: int, position: int, actor: Actor, *, expected_version: int) -> Lane:
+    """Move a lane to `position` among the journey's lanes."""
+    journey, lane = _lock_element(Lane, "lane", lane_id)
+    return _reorder(journey, lane, "lane", _lanes(journey.id), position, expected_version, actor)
+
+
+@use_case
+def delete_lane(lane_id: int, actor: Actor, *, expected_version: int) -> None:
+    """Delete a lane with its steps and their notes (undo_last_delete brings them back)."""
+    journey, lane = _lock_element(Lane, "lane", lane_id)
+    _check_version("lane", lane, expected_version, "delete", None)
+    steps = list(
+        db.session.scalars(
+            sa.select(Step).where(Step.lane_id == lane.id).order_by(Step.stage_id, Step.position, Step.id)
+        )
+    )
+    before = {**_lane_json(lane), "steps": _step_snapshots(steps)}
+    for step in steps:
+        db.session.delete(step)
+    db.session.delete(lane)
+    db.session.flush()
+    _renumber(_lanes(journey.id))
+    for stage_id in {s.stage_id for s in steps}:
+        _renumber(_steps_in_stage(stage_id))
+    _record(
+        journey,
+        actor,
+        "lane",
+        lane.id,
+        "delete",
+        before=before,
+        summary=f"Deleted lane “{lane.name}” with {len(steps)} step(s)",
+    )
+
+
+# --- steps ------------------------------------------------------------------------------------------
+
+
+@use_case
+def add_step(
+    stage_id: int, lane_id: int, fields: Mapping[str, Any], actor: Actor, *, position: int | None = None
+) -> Step:
+    """A new step in a stage and lane, at `position` within the stage (None: last)."""
+    journey, stage = _lock_element(Stage, "stage", stage_id)
+    lane = _lane_in(journey, lane_id)
+    cleaned = fmt.step_fields(dict(fields), partial=False)
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(Step).where(Step.journey_id == journey.id)
+    )
+    if count >= fmt.MAX_STEPS:
+        raise ServiceError(f"A journey has at most {fmt.MAX_STEPS:,} steps; split it.")
+    step = Step(journey_id=journey.id, stage_id=stage.id, lane_id=lane.id, version=1, **cleaned)
+    _place(_steps_in_stage(stage.id), step, _position(position))
+    db.session.add(step)
+    db.session.flush()
+    _record(journey, actor, "step", step.id, "create", after=_step_json(step))
+    return step
+
+
+@use_case
+def update_step(step_id: int, changes: Mapping[str, Any], actor: Actor, *, expected_version: int) -> Step:
+    """Change a step's fields (name, description, channel, touchpoint, owner_team, emotion, ...)."""
+    journey, step = _lock_element(Step, "step", step_id)
+    wanted = fmt.step_fields(dict(changes), partial=True)
+    diff = {k: v for k, v in wanted.items() if getattr(step, k) != v}
+    if not diff:
+        return step  # what the client wants is what is stored: nothing to save, nothing to conflict with
+    _check_version("step", step, expected_version, "update", diff)
+    before = {k: getattr(step, k) for k in diff}
+    for key, value in diff.items():
+        setattr(step, key, value)
+    step.version += 1
+    _record(journey, actor, "step", step.id, "update", before=before, after=diff)
+    return step
+
+
+@use_case
+def move_step(
+    step_id: int,
+    actor: Actor,
+    *,
+    expected_version: int,
+    stage_id: int | None = None,
+    lane_id: int | None = None,
+    position: int | None = None,
+) -> Step:
+    """Move a step within its stage, to another stage and/or lane of the same journey, to `position`.
+
+    Left out: the same stage, the same lane, and (in the same stage) the same position, else last.
+    """
+    journey, step = _lock_element(Step, "step", step_id)
+    target_stage = step.stage_id if stage_id is None else _stage_in(journey, stage_id).id
+    target_lane = step.lane_id if lane_id is None else _lane_in(journey, lane_id).id
+    position = _position(position)
+    siblings = [s for s in _steps_in_stage(target_stage) if s.id != step.id]
+    if position is None:
+        position = step.position if target_stage == step.stage_id else len(siblings)
+    position = min(position, len(siblings))
+    if (target_stage, target_lane, position) == (step.stage_id, step.lane_id, step.position):
+        return step
+    attempted = {"stage_id": target_stage, "lane_id": target_lane, "position": position}
+    _check_version("step", step, expected_version, "move", attempted)
+    before = _place_json(step)
+    source_stage = step.stage_id
+    step.stage_id, step.lane_id = target_stage, target_lane
+    siblings.insert(position, step)
+    _renumber(siblings)
+    if source_stage != target_stage:
+        _renumber([s for s in _steps_in_stage(source_stage) if s.id != step.id])
+    step.version += 1
+    db.session.flush()
+    _record(journey, actor, "step", step.id, "move", before=before, after=_place_json(step))
+    return step
+
+
+@use_case
+def delete_step(step_id: int, actor: Actor, *, expected_version: int) -> None:
+    """Delete a step with its notes (undo_last_delete brings it back)."""
+    journey, step = _lock_element(Step, "step", step_id)
+    _check_version("step", step, expected_version, "delete", None)
+    before = _step_snapshots([step])[0]
+    db.session.delete(step)
+    db.session.flush()
+    _renumber(_steps_in_stage(step.stage_id))
+    _record(journey, actor, "step", step.id, "delete", before=before, summary=f"Deleted step “{step.name}”")
+
+
+# --- notes ------------------------------------------------------------------------------------------
+
+
+@use_case
+def add_note(step_id: int, kind: str, text: str, actor: Actor) -> StepNote:
+    """Pin a pain point, opportunity, idea or question to a step (a change of the step: its version moves)."""
+    journey, step = _lock_element(Step, "step", step_id)
+    cleaned = fmt.note({"kind": kind, "text": text}, "")
+    count = db.session.scalar(
+        sa.select(sa.func.count()).select_from(StepNote).where(StepNote.step_id == step.id)
+    )
+    if count >= fmt.MAX_NOTES_PER_STEP:
+        raise ServiceError(f"A step has at most {fmt.MAX_NOTES_PER_STEP} notes.")
+    note = StepNote(step_id=step.id, created_by_id=actor.user_id, **cleaned)
+    db.session.add(note)
+    # A note changes the step, so someone deleting it on an older view is told instead of losing the note.
+    step.version += 1
+    db.session.flush()
+    _record(journey, actor, "note", note.id, "create", after=_note_json(note))
+    return note
+
+
+@use_case
+def delete_note(note_id: int, actor: Actor) -> None:
+    """Remove a note from its step (undo_last_delete brings it back)."""
+    note = db.session.scalar(sa.select(StepNote).where(StepNote.id == note_id))
+    if note is None:
+        raise _gone("note", note_id)
+    journey, step = _lock_element(Step, "step", note.step_id)
+    note = db.session.scalar(
+        sa.select(StepNote).where(StepNote.id == note_id).execution_options(populate_existing=True)
+    )
+    if note is None:
+        raise _gone("note", note_id)
+    before = _note_json(note)
+    db.session.delete(note)
+    step.version += 1
+    _record(
+        journey,
+        actor,
+        "note",
+        note_id,
+        "delete",
+        before=before,
+        summary=f"Deleted a {note.kind.replace('_', ' ')}",
+    )
+
+
+# --- undo -------------------------------------------------------------------------------------------
+
+
+@use_case
+def undo_last_delete(journey_id: int, actor: Actor) -> JourneyChange:
+    """Bring back the last stage, lane, step or note the actor deleted in this journey, with its children.
+
+    Undo is per person, as in other shared editors: it never brings back what someone else deleted.
+    The element returns with its old id (ids are never reused) and a higher version.
+    """
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    undone = aliased(JourneyChange)
+    query = (
+        sa.select(JourneyChange)
+        .where(
+            JourneyChange.journey_id == journey.id,
+            JourneyChange.action == "delete",
+            JourneyChange.entity.in_(("stage", "lane", "step", "note")),
+            ~sa.exists().where(undone.reverts_change_id == JourneyChange.id),
+        )
+        .order_by(JourneyChange.id.desc())
+        .limit(1)
+    )
+    if actor.user_id is not None:
+        query = query.where(JourneyChange.actor_id == actor.user_id)
+    change = db.session.scalar(query)
+    if change is None:
+        raise ServiceError("There is nothing to undo: you have not deleted anything in this journey.")
+    restore = {"stage": _restore_stage, "lane": _restore_lane, "step": _restore_step, "note": _restore_note}
+    restored = restore[change.entity](journey, change.before)
+    return _record(
+        journey,
+        actor,
+        change.entity,
+        change.entity_id,
+        "restore",
+        after=restored,
+        summary=f"Undid: {change.summary or 'a delete'}",
+        reverts=change.id,
+    )
+
+
+def _restore_stage(journey: Journey, snapshot: dict[str, Any]) -> dict[str, Any]:
+    stage = Stage(
+        id=snapshot["id"], journey_id=journey.id, name=snapshot["name"], version=snapshot["version"] + 1
+    )
+    _place(_stages(journey.id), stage, snapshot["position"])
+    db.session.add(stage)
+    db.session.flush()
+    lanes = {lane.id for lane in _lanes(journey.id)}
+    # Steps whose lane was deleted after the stage stay with that lane's delete (undo it to get them back).
+    steps = [s for s in snapshot["steps"] if s["lane_id"] in lanes]
+    for position, step in enumerate(sorted(steps, key=lambda s: s["position"])):
+        _restore_step_row(journey, {**step, "stage_id": stage.id, "position": position})
+    db.session.flush()
+    return {**_stage_json(stage), "steps": _step_snapshots(_steps_in_stage(stage.id))}
+
+
+def _restore_lane(journey: Journey, snapshot: dict[str, Any]) -> dict[str, Any]:
+    lanes = _lanes(journey.id)
+    _lane_name_free(lanes, snapshot["name"], hint="; rename that one first, then undo again")
+    lane = Lane(
+        id=snapshot["id"], journey_id=journey.id, name=snapshot["name"], version=snapshot["version"] + 1
+    )
+    _place(lanes, lane, snapshot["position"])
+    db.session.add(lane)
+    db.session.flush()
+    stages = {stage.id for stage in _stages(journey.id)}
+    for step in sorted(snapshot["steps"], key=lambda s: (s["stage_id"], s["position"])):
+        if step["stage_id"] not in stages:
+            continue  # its stage was deleted after the lane; that stage's undo does not bring it either
+        row = _restore_step_row(journey, step, place=False)
+        _place(_steps_in_stage(step["stage_id"]), row, step["position"])
+        db.session.flush()
+    restored = db.session.scalars(
+        sa.select(Step).where(Step.lane_id == lane.id).order_by(Step.stage_id, Step.position)
+    )
+    return {**_lane_json(lane), "steps": _step_snapshots(list(restored))}
+
+
+def _restore_step(journey: Journey, snapshot: dict[str, Any]) -> dict[str, Any]:
+    stage = db.session.scalar(sa.select(Stage).where(Stage.id == snapshot["stage_id"]))
+    lane = db.session.scalar(sa.select(Lane).where(Lane.id == snapshot["lane_id"]))
+    if stage is None or lane is None:
+        missing = "stage" if stage is None else "lane"
+        raise ServiceError(
+            f"The step “{snapshot['name']}” cannot come back: its {missing} was deleted since. "
+            f"Bring the {missing} back first (its deleter can undo it)."
+        )
+    step = _restore_step_row(journey, snapshot, place=False)
+    _place(_steps_in_stage(stage.id), step, snapshot["position"])
+    db.session.flush()
+    return _step_snapshots([step])[0]
+
+
+def _restore_note(journey: Journey, snapshot: dict[str, Any]) -> dict[str, Any]:
+    step = db.session.scalar(sa.select(Step).where(Step.id == snapshot["step_id"]))
+    if step is None:
+        raise ServiceError(
+            "The note cannot come back: its step was deleted since. Bring the step back first."
+        )
+    note = StepNote(
+        id=snapshot["id"],
+        step_id=step.id,
+        kind=snapshot["kind"],
+        text=snapshot["text"],
+        created_by_id=snapshot.get("created_by_id"),
+    )
+    db.session.add(note)
+    step.version += 1
+    db.session.flush()
+    return _note_json(note)
+
+
+def _restore_step_row(journey: Journey, snapshot: dict[str, Any], *, place: bool = True) -> Step:
+    step = Step(
+        id=snapshot["id"],
+        journey_id=journey.id,
+        stage_id=snapshot["stage_id"],
+        lane_id=snapshot["lane_id"],
+        position=snapshot["position"] if place else 0,
+        version=snapshot["version"] + 1,
+        **{key: snapshot[key] for key in fmt.STEP_FIELDS},
+    )
+    db.session.add(step)
+    for note in snapshot["notes"]:
+        db.session.add(
+            StepNote(
+                id=note["id"],
+                step=step,
+                kind=note["kind"],
+                text=note["text"],
+                created_by_id=note.get("created_by_id"),
+            )
+        )
+    return step
+
+
+# --- personas ---------------------------------------------------------------------------------------
+
+
+def list_personas() -> list[Persona]:
+    """The organisation's personas by name."""
+    return list(db.session.scalars(sa.select(Persona).order_by(Persona.name, Persona.id)))
+
+
+def get_persona(persona_id: int) -> Persona:
+    """One persona of the organisation, or NotFound."""
+    return _persona(persona_id)
+
+
+@use_case
+def create_persona(fields: Mapping[str, Any], actor: Actor) -> Persona:
+    """A new persona (name required; role, goals, frustrations, quote optional)."""
+    persona = Persona(**fmt.persona_fields(dict(fields), partial=False, where=""))
+    db.session.add(persona)
+    return persona
+
+
+@use_case
+def update_persona(persona_id: int, changes: Mapping[str, Any], actor: Actor) -> Persona:
+    """Change a persona's fields; every journey that uses it shows the change."""
+    persona = _persona(persona_id)
+    for key, value in fmt.persona_fields(dict(changes), partial=True, where="").items():
+        setattr(persona, key, value)
+    return persona
+
+
+@use_case
+def delete_persona(persona_id: int, actor: Actor) -> None:
+    """Remove a persona; journeys that used it keep their steps and lose only the persona."""
+    db.session.delete(_persona(persona_id))
+
+
+# --- helpers: loading and locking -------------------------------------------------------------------
+
+LABELS = {"journey": "journey", "stage": "stage", "lane": "lane", "step": "step", "note": "note"}
+
+
+def _journey_for_update(journey_id: int) -> Journey:
+    """The journey, locked until this transaction ends: writers of one journey go one at a time."""
+    journey = db.session.scalar(
+        sa.select(Journey)
+        .where(Journey.id == journey_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if journey is None:
+        raise NotFound("No such journey.")
+    return journey
+
+
+def _lock_element(model: type[Element], entity: str, element_id: int) -> tuple[Journey, Any]:
+    """An element and its journey, locked; re-read after the lock so a write committed meanwhile is seen."""
+    element = db.session.scalar(sa.select(model).where(model.id == element_id))
+    if element is None:
+        raise _gone(entity, element_id)
+    journey = _journey_for_update(element.journey_id)
+    element = db.session.scalar(
+        sa.select(model).where(model.id == element_id).execution_options(populate_existing=True)
+    )
+    if element is None:
+        raise _gone(entity, element_id)
+    _editable(journey)
+    return journey, element
+
+
+def _editable(journey: Journey) -> None:
+    if journey.archived_at is not None:
+        raise ServiceError("This journey is archived; restore it before changing it.")
+
+
+def _stage_in(journey: Journey, stage_id: int) -> Stage:
+    stage = db.session.scalar(sa.select(Stage).where(Stage.id == stage_id, Stage.journey_id == journey.id))
+    if stage is None:
+        raise NotFound("No such stage in this journey.", "stage_id")
+    return stage
+
+
+def _lane_in(journey: Journey, lane_id: int) -> Lane:
+    lane = db.session.scalar(sa.select(Lane).where(Lane.id == lane_id, Lane.journey_id == journey.id))
+    if lane is None:
+        raise NotFound("No such lane in this journey.", "lane_id")
+    return lane
+
+
+def _persona(persona_id: Any) -> Persona:
+    if isinstance(persona_id, bool) or not isinstance(persona_id, int):
+        raise ServiceError("Choose a persona by its id.", "persona_id")
+    persona = db.session.scalar(sa.select(Persona).where(Persona.id == persona_id))
+    if persona is None:
+        raise NotFound("No such persona.", "persona_id")
+    return persona
+
+
+def _member_id(user_id: Any) -> int | None:
+    from webapp import tenancy
+    from webapp.services.accounts import membership_in
+
+    if user_id is None:
+        return None
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise ServiceError("Choose the owner by their user id.", "owner_id")
+    if membership_in(tenancy.current().organisation_id, user_id) is None:
+        raise ServiceError("The owner must be a member of this organisation.", "owner_id")
+    return user_id
+
+
+def _position(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ServiceError(f"A position is a whole number from 0, not {value!r}.", "position")
+    return value
+
+
+def _lanes(journey_id: int) -> list[Lane]:
+    return list(
+        db.session.scalars(
+            sa.select(Lane).where(Lane.journey_id == journey_id).order_by(Lane.position, Lane.id)
+        )
+    )
+
+
+def _stages(journey_id: int) -> list[Stage]:
+    return list(
+        db.session.scalars(
+            sa.select(Stage).where(Stage.journey_id == journey_id).order_by(Stage.position, Stage.id)
+        )
+    )
+
+
+def _steps_in_stage(stage_id: int) -> list[Step]:
+    return list(
+        db.session.scalars(sa.select(Step).where(Step.stage_id == stage_id).order_by(Step.position, Step.id))
+    )
+
+
+def _steps_of(journey_id: int) -> list[Step]:
+    return list(
+        db.session.scalars(
+            sa.select(Step)
+            .join(Stage, Stage.id == Step.stage_id)
+            .where(Step.journey_id == journey_id)
+            .order_by(Stage.position, Stage.id, Step.position, Step.id)
+        )
+    )
+
+
+def _notes_by_step(step_ids: list[int]) -> dict[int, list[StepNote]]:
+    notes: dict[int, list[StepNote]] = {step_id: [] for step_id in step_ids}
+    if step_ids:
+        for note in db.session.scalars(
+            sa.select(StepNote).where(StepNote.step_id.in_(step_ids)).order_by(StepNote.id)
+        ):
+            notes[note.step_id].append(note)
+    return notes
+
+
+def _lane_name_free(lanes: list[Lane], name: str, *, except_id: int | None = None, hint: str = "") -> None:
+    for lane in lanes:
+        if lane.id != except_id and lane.name.lower() == name.lower():
+            raise ServiceError(f"This journey has a lane named “{lane.name}” already{hint}.", "name")
+
+
+# --- helpers: positions -----------------------------------------------------------------------------
+
+
+def _renumber(items: list[Any]) -> None:
+    """Positions 0..n-1 in list order; rows already in place are not written."""
+    for index, item in enumerate(items):
+        if item.position != index:
+            item.position = index
+
+
+def _place(items: list[Any], item: Any, position: int | None) -> None:
+    """Put `item` at `position` (None: last; clamped) among `items`, renumbering them all."""
+    ordered = [i for i in items if i is not item]
+    index = len(ordered) if position is None else min(position, len(ordered))
+    ordered.insert(index, item)
+    _renumber(ordered)
+
+
+def _reorder(
+    journey: Journey,
+    element: Stage | Lane,
+    entity: str,
+    siblings: list[Any],
+    position: int,
+    expected_version: int,
+    actor: Actor,
+) -> Any:
+    target = _position(position)
+    if target is None:
+        raise ServiceError("Say where to move it: a position from 0.", "position")
+    target = min(target, len(siblings) - 1)
+    if target == element.position:
+        return element
+    _check_version(entity, element, expected_version, "move", {"position": target})
+    before = {"position": element.position}
+    _place(siblings, element, target)
+    element.version += 1
+    _record(journey, actor, entity, element.id, "move", before=before, after={"position": element.position})
+    return element
+
+
+# --- helpers: versions, conflicts, history ----------------------------------------------------------
+
+
+def _check_version(
+    entity: str, element: Any, expected_version: int, action: str, attempted: dict[str, Any] | None
+) -> None:
+    """Refuse with both sides when the client's version is not the stored one."""
+    if element.version == expected_version:
+        return
+    journey_id = element.id if entity == "journey" else element.journey_id
+    last = _last_change_by(entity, element.id, journey_id=journey_id)
+    who = last["changed_by"] or "someone else"
+    what = LABELS[entity]
+    outcome = {
+        "delete": f"so it was not deleted. Look at the change, then delete the {what} again if need be.",
+        "move": "so it was not moved. Compare both versions and choose.",
+    }.get(action, "so your change was not saved. Compare both versions and choose.")
+    raise Conflict(
+        f"{who[0].upper() + who[1:]} changed this {what} after you opened it, {outcome}",
+        entity=entity,
+        entity_id=element.id,
+        action=action,
+        expected_version=expected_version,
+        stored_version=element.version,
+        stored=_json_of(entity, element),
+        attempted=attempted,
+        **last,
+    )
+
+
+def _last_change_by(entity: str, entity_id: int, *, journey_id: int) -> dict[str, Any]:
+    change = db.session.scalar(
+        sa.select(JourneyChange)
+        .where(
+            JourneyChange.journey_id == journey_id,
+            JourneyChange.entity == entity,
+            JourneyChange.entity_id == entity_id,
+        )
+        .order_by(JourneyChange.id.desc())
+        .limit(1)
+    )
+    if change is None:
+        return {"changed_by": None, "changed_at": None}
+    return {"changed_by": _who(change.actor_id), "changed_at": change.at}
+
+
+def _who(user_id: int | None) -> str | None:
+    user = db.session.get(User, user_id) if user_id is not None else None
+    return user.label if user else None
+
+
+def _gone(entity: str, element_id: int) -> NotFound:
+    """NotFound for an element that is not there, saying who deleted it when the history knows."""
+    what = LABELS[entity]
+    change = db.session.scalar(
+        sa.select(JourneyChange)
+        .where(
+            JourneyChange.entity == entity,
+            JourneyChange.entity_id == element_id,
+            JourneyChange.action == "delete",
+        )
+        .order_by(JourneyChange.id.desc())
+        .limit(1)
+    )
+    if change is not None:
+        who = _who(change.actor_id) or "someone"
+        return NotFound(
+            f"This {what} was deleted by {who} at {change.at:%Y-%m-%d %H:%M} UTC; your change was not saved."
+        )
+    return NotFound(
+        f"This {what} does not exist (any more): it, its stage or lane may have been deleted, or the journey "
+        "replaced. Your change was not saved."
+    )
+
+
+def _record(
+    journey: Journey,
+    actor: Actor,
+    entity: str,
+    entity_id: int,
+    action: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    summary: str = "",
+    reverts: int | None = None,
+) -> JourneyChange:
+    """Add a history row to the current transaction, and mark the journey as changed."""
+    change = JourneyChange(
+        journey_id=journey.id,
+        actor_id=actor.user_id,
+        entity=entity,
+        entity_id=entity_id,
+        action=action,
+        before=_jsonable(before),
+        after=_jsonable(after),
+        summary=summary[:300],
+        reverts_change_id=reverts,
+    )
+    db.session.add(change)
+    journey.updated_at = utcnow()
+    return change
+
+
+def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in value.items()}
+
+
+def _json_of(entity: str, element: Any) -> dict[str, Any]:
+    return {"journey": _journey_json, "stage": _stage_json, "lane": _lane_json, "step": _step_json}[entity](
+        element
+    )
+
+
+def _journey_json(journey: Journey) -> dict[str, Any]:
+    return {
+        "id": journey.id,
+        "title": journey.title,
+        "kind": journey.kind,
+        "state": journey.state,
+        "status": journey.status,
+        "scenario": journey.scenario,
+        "tags": list(journey.tags or []),
+        "persona_id": journey.persona_id,
+        "owner_id": journey.owner_id,
+        "archived_at": journey.archived_at.isoformat() if journey.archived_at else None,
+        "version": journey.version,
+    }
+
+
+def _stage_json(stage: Stage) -> dict[str, Any]:
+    return {"id": stage.id, "name": stage.name, "position": stage.position, "version": stage.version}
+
+
+def _lane_json(lane: Lane) -> dict[str, Any]:
+    return {"id": lane.id, "name": lane.name, "position": lane.position, "version": lane.version}
+
+
+def _step_json(step: Step) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "stage_id": step.stage_id,
+        "lane_id": step.lane_id,
+        "position": step.position,
+        **{key: getattr(step, key) for key in fmt.STEP_FIELDS},
+        "version": step.version,
+    }
+
+
+def _place_json(step: Step) -> dict[str, Any]:
+    stage = db.session.get(Stage, step.stage_id)
+    lane = db.session.get(Lane, step.lane_id)
+    return {
+        "stage_id": step.stage_id,
+        "stage": stage.name if stage else None,
+        "lane_id": step.lane_id,
+        "lane": lane.name if lane else None,
+        "position": step.position,
+    }
+
+
+def _note_json(note: StepNote) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "step_id": note.step_id,
+        "kind": note.kind,
+        "text": note.text,
+        "created_by_id": note.created_by_id,
+    }
+
+
+def _step_snapshots(steps: list[Step]) -> list[dict[str, Any]]:
+    """Steps with their notes, as a delete keeps them for undo."""
+    notes = _notes_by_step([s.id for s in steps])
+    return [{**_step_json(s), "notes": [_note_json(n) for n in notes[s.id]]} for s in steps]
+
+
+# --- helpers: building from the exchange format -----------------------------------------------------
+
+
+def _export(journey: Journey) -> dict[str, Any]:
+    lanes = _lanes(journey.id)
+    lane_names = {lane.id: lane.name for lane in lanes}
+    steps = _steps_of(journey.id)
+    notes = _notes_by_step([s.id for s in steps])
+    by_stage: dict[int, list[Step]] = {}
+    for step in steps:
+        by_stage.setdefault(step.stage_id, []).append(step)
+    # Read by id rather than through the relationship, which may still hold the persona before a replace.
+    persona = db.session.get(Persona, journey.persona_id) if journey.persona_id is not None else None
+    return {
+        "title": journey.title,
+        "kind": journey.kind,
+        "state": journey.state,
+        "status": journey.status,
+        "persona": None if persona is None else {key: getattr(persona, key) for key in fmt.PERSONA_KEYS},
+        "scenario": journey.scenario,
+        "tags": list(journey.tags or []),
+        "lanes": [{"name": lane.name} for lane in lanes],
+        "stages": [
+            {
+                "name": stage.name,
+                "steps": [
+                    {
+                        "name": step.name,
+                        "lane": lane_names[step.lane_id],
+                        "channel": step.channel,
+                        "emotion": step.emotion,
+                        "moment_of_truth": step.moment_of_truth,
+                        "expected_duration_s": step.expected_duration_s,
+                        "description": step.description,
+                        "touchpoint": step.touchpoint,
+                        "owner_team": step.owner_team,
+                        "notes": [{"kind": n.kind, "text": n.text} for n in notes[step.id]],
+                    }
+                    for step in by_stage.get(stage.id, [])
+                ],
+            }
+            for stage in _stages(journey.id)
+        ],
+    }
+
+
+def _new_journey(fields: dict[str, Any], persona: Persona | None, actor: Actor) -> Journey:
+    journey = Journey(
+        title=fields["title"],
+        kind=fields["kind"],
+        state=fields["state"],
+        status=fields.get("status", "draft"),
+        scenario=fields.get("scenario", ""),
+        tags=fields.get("tags", []),
+        persona_id=persona.id if persona else None,
+        owner_id=actor.user_id,
+        version=1,
+    )
+    db.session.add(journey)
+    db.session.flush()
+    return journey
+
+
+def _journey_from(data: dict[str, Any], actor: Actor) -> Journey:
+    """A new journey, owned by the actor, from validated export JSON."""
+    journey = _new_journey(data, _persona_from(data["persona"]), actor)
+    _build_content(journey, data, actor)
+    return journey
+
+
+def _replace_content(journey: Journey, data: dict[str, Any], actor: Actor) -> None:
+    """The journey's fields and elements become those of `data` (new element ids; version moves on)."""
+    # Deleting the stages cascades (in the database) to their steps and notes; lanes go next.
+    db.session.execute(
+        sa.delete(Stage).where(Stage.journey_id == journey.id),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.execute(
+        sa.delete(Lane).where(Lane.journey_id == journey.id), execution_options={"synchronize_session": False}
+    )
+    db.session.expire_all()  # objects of the deleted rows must not linger in the session
+    journey = _journey_for_update(journey.id)
+    for key in fmt.JOURNEY_FIELDS:
+        setattr(journey, key, data[key])
+    persona = _persona_from(data["persona"])
+    journey.persona_id = persona.id if persona else None
+    journey.version += 1
+    _build_content(journey, data, actor)
+
+
+def _persona_from(fields: dict[str, Any] | None) -> Persona | None:
+    """The persona with exactly these fields, or a new one (so round trips do not multiply personas)."""
+    if fields is None:
+        return None
+    persona = db.session.scalar(
+        sa.select(Persona)
+        .where(*(getattr(Persona, key) == value for key, value in fields.items()))
+        .order_by(Persona.id)
+        .limit(1)
+    )
+    if persona is None:
+        persona = Persona(**fields)
+        db.session.add(persona)
+        db.session.flush()
+    return persona
+
+
+def _build_content(journey: Journey, data: Mapping[str, Any], actor: Actor) -> None:
+    """Lanes, stages, steps and notes of validated export JSON, added to a journey that has none."""
+    lanes: dict[str, Lane] = {}
+    for position, entry in enumerate(data["lanes"]):
+        lane = Lane(journey_id=journey.id, name=entry["name"], position=position, version=1)
+        db.session.add(lane)
+        lanes[entry["name"]] = lane
+    for stage_position, entry in enumerate(data["stages"]):
+        stage = Stage(journey_id=journey.id, name=entry["name"], position=stage_position, version=1)
+        db.session.add(stage)
+        for position, raw in enumerate(entry["steps"]):
+            step = Step(
+                journey_id=journey.id,
+                stage=stage,
+                lane=lanes[raw["lane"]],
+                position=position,
+                version=1,
+                name=raw["name"],
+                **{key: raw[key] for key in fmt.STEP_FIELDS if key != "name"},
+            )
+            db.session.add(step)
+            for note in raw["notes"]:
+                db.session.add(
+                    StepNote(step=step, kind=note["kind"], text=note["text"], created_by_id=actor.user_id)
+                )
+    db.session.flush()
+
+
+def _template_info(
+    ref: str | int, name: str, description: str, data: dict[str, Any], builtin: bool
+) -> TemplateInfo:
+    stages = data.get("stages") or []
+    return TemplateInfo(
+        ref=ref,
+        name=name,
+        description=description,
+        kind=data.get("kind", "customer"),
+        builtin=builtin,
+        stages=len(stages),
+        steps=sum(len(stage.get("steps") or []) for stage in stages),
+    )
