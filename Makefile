@@ -45,7 +45,8 @@ worker: install  ## one RQ worker (needs REDIS_URL)
 
 bench: install  ## mining speed and figures against pm4py, in one process (see bench/RESULTS.md)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
-	$(BIN)/python bench/bench_mining.py
+	$(BIN)/python bench/mining.py
+	@if [ -f bench/journeys.py ]; then $(BIN)/python bench/journeys.py; fi
 
 browser:  ## Debian's Chromium for the browser tests (Playwright cannot download one here)
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -55,6 +55,7 @@ def register_blueprints(app: Flask) -> None:
     """One blueprint per feature."""
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
+    from webapp.collab import share_bp
     from webapp.core import bp as core_bp
     from webapp.orgs import bp as orgs_bp
 
@@ -62,6 +63,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(orgs_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(share_bp)
 
 
 def register_proxy_fix(app: Flask) -> None:

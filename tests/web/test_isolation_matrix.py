@@ -59,6 +59,7 @@ RULES = {
     "api.get_variants": "api",
     "api.get_activities": "api",
     "orgs.journeys.index": "org",
+    "orgs.journeys.personas": "org",
     "orgs.journeys.create": "org",
     "orgs.journeys.import_journey": "org",
     "orgs.journeys.show": "org",
@@ -84,15 +85,38 @@ RULES = {
     "orgs.journeys.restore_version": "org",
     "orgs.journeys.export_json": "org",
     "orgs.journeys.export_csv": "org",
+    "orgs.journeys.start_export": "org",
+    "orgs.journeys.export_status": "org",
+    "orgs.journeys.export_file": "org",
     "api.list_journeys": "api",
     "api.create_journey": "api",
     "api.get_journey": "api",
     "api.replace_journey": "api",
     "api.delete_journey": "api",
+    "orgs.collab.comments": "org",
+    "orgs.collab.add_comment": "org",
+    "orgs.collab.reply": "org",
+    "orgs.collab.resolve": "org",
+    "orgs.collab.reopen": "org",
+    "orgs.collab.share_links": "org",
+    "orgs.collab.create_share_link": "org",
+    "orgs.collab.revoke_share_link": "org",
+    "orgs.collab.inbox": "org",
+    "orgs.collab.read_notification": "org",
+    "orgs.collab.read_all": "org",
+    "share.view": "public",
 }
 
 # Rules a viewer may use to change something of their own (leaving the organisation).
-VIEWER_MAY_WRITE = set()
+VIEWER_MAY_WRITE = {"orgs.journeys.start_export"}  # any member may export a map (PDF/PNG)
+# Viewers read everything and comment, and mark their own notifications read. Resolving someone else's
+# thread stays a 403 for them, which the matrix checks.
+VIEWER_MAY_WRITE |= {
+    "orgs.collab.add_comment",
+    "orgs.collab.reply",
+    "orgs.collab.read_notification",
+    "orgs.collab.read_all",
+}
 
 
 @pytest.fixture
@@ -126,6 +150,14 @@ def world(app, tenant_a, tenant_b):
         )
         a_board = journeys.board(a_journey.id)
         a_version = journeys.save_named_version(a_journey.id, "Alpha workshop", Actor(owner.id))
+        from webapp.services import comments, notifications, sharing
+
+        a_comment = comments.start_thread(
+            a_journey.id, "Alpha private remark for @editor@a.example", Actor(owner.id)
+        )
+        editor = db.session.scalar(sa.select(User).where(User.email == tenant_a.emails["editor"]))
+        a_notification = notifications.inbox(editor.id)[0]
+        a_share = sharing.create_link(a_journey.id, Actor(owner.id), label="Alpha board members")
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
         )
@@ -141,7 +173,12 @@ def world(app, tenant_a, tenant_b):
             "step_id": a_board.steps[0].id,
             "note_id": next(n.id for notes in a_board.notes.values() for n in notes),
             "version_id": a_version.id,
+            "job_id": "nonexistent",  # an export job: B must get 404 whatever the id
             "secret": issued_invitation.path.rsplit("/", 1)[1],
+            "comment_id": a_comment.id,
+            "notification_id": a_notification.id,
+            "link_id": a_share.link.id,
+            "token": a_share.secret,
         }
         a_token = issued_token.value
         b_owner = db.session.scalar(sa.select(User).where(User.email == tenant_b.emails["owner"]))
@@ -182,6 +219,8 @@ def _a_secrets(world) -> list[str]:
         "alpha-incidents.csv",
         "Alpha escalation map",
         "Sam, field sales representative",
+        "Alpha private remark",
+        "Alpha board members",
     ]
 
 

@@ -190,3 +190,39 @@ def test_list_search_and_json_round_trip(app, tenant_a, client):
     assert again.get_json() == exported.get_json()
     csv_text = client.get(f"{url}/export.csv").get_data(as_text=True)
     assert csv_text.splitlines()[0].lower().startswith(("stage", "journey", "position", "name"))
+
+
+def test_details_persona_owner_and_save_as_template(app, tenant_a, client):
+    login(client, "editor@a.example")
+    personas = client.get(f"/o/{tenant_a.slug}/journeys/personas").get_data(as_text=True)
+    client.post(
+        f"/o/{tenant_a.slug}/journeys/personas",
+        data={
+            "csrf_token": csrf_token(personas),
+            "name": "Priya",
+            "role": "Nurse",
+            "quote": "I need it to just work",
+        },
+    )
+    assert "Priya" in client.get(f"/o/{tenant_a.slug}/journeys/personas").get_data(as_text=True)
+    url = _new_from_template(client, tenant_a.slug, "hardware-request", "New phone")
+    page = client.get(url).get_data(as_text=True)
+    persona_id = re.search(r'<option value="(\d+)"[^>]*>Priya', page).group(1)
+    version = re.search(r'name="expected_version" value="(\d+)">\s*<label for="j-title"', page).group(1)
+    _hx(
+        client,
+        url,
+        {
+            "expected_version": version,
+            "title": "New phone for ward staff",
+            "status": "in_review",
+            "persona_id": persona_id,
+            "tags": "hardware, mobile",
+        },
+        page,
+    )
+    html = client.get(url).get_data(as_text=True)
+    assert "<h1>New phone for ward staff</h1>" in html and "in review" in html and "persona Priya" in html
+    client.post(f"{url}/template", data={"csrf_token": csrf_token(html), "name": "Ward hardware"})
+    listing = client.get(f"/o/{tenant_a.slug}/journeys").get_data(as_text=True)
+    assert "Ward hardware" in listing and "your template" in listing

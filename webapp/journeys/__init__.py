@@ -4,4 +4,5 @@ from flask import Blueprint
 
 bp = Blueprint("journeys", __name__, url_prefix="/journeys")
 
+import webapp.journeys.export_views  # noqa: E402,F401
 from webapp.journeys import views  # noqa: E402,F401

@@ -42,7 +42,10 @@ def _last_change_id(journey_id: int) -> int:
 
 
 def _render_board(journey_id: int, status: int = 200):
+    from webapp.services.accounts import members
+
     board = _board(journey_id)
+    fragment_only = _is_htmx() and not request.headers.get("HX-History-Restore-Request")
     html = render(
         "journeys/show.html",
         "journeys/_board.html",
@@ -50,6 +53,8 @@ def _render_board(journey_id: int, status: int = 200):
         since=_last_change_id(journey_id),
         channels=CHANNELS,
         note_kinds=NOTE_KINDS,
+        personas=[] if fragment_only else service.list_personas(),
+        members=[] if fragment_only else members(),
     )
     html.status_code = status
     return html
@@ -149,6 +154,28 @@ def index():
     )
 
 
+@bp.route("/personas", methods=["GET", "POST"])
+def personas():
+    """The organisation's reusable personas: list, create and edit (editors)."""
+    if request.method == "POST":
+        if not g.membership.role_enum.at_least(Role.EDITOR):
+            abort(403, description="Creating personas needs the editor role.")
+        fields = {k: request.form.get(k, "") for k in ("name", "role", "goals", "frustrations", "quote")}
+        persona_id = request.form.get("persona_id", type=int)
+        try:
+            if persona_id:
+                service.update_persona(persona_id, fields, actor())
+            else:
+                service.create_persona(fields, actor())
+            flash("Persona saved.", "success")
+        except NotFound:
+            abort(404)
+        except ServiceError as error:
+            flash(error.message, "error")
+        return redirect(url_for("orgs.journeys.personas"))
+    return render("journeys/personas.html", personas=service.list_personas())
+
+
 @bp.post("")
 @require_role(Role.EDITOR)
 def create():
@@ -233,6 +260,9 @@ def update(journey_id: int):
     changes = {k: form.get(k) for k in ("title", "kind", "state", "status", "scenario") if k in form}
     if "tags" in form:
         changes["tags"] = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+    for key in ("persona_id", "owner_id"):
+        if key in form:
+            changes[key] = form.get(key, type=int)
     return _call(
         journey_id, service.update_journey, journey_id, changes, actor(), expected_version=_version()
     )

@@ -2,6 +2,7 @@
 
 from webapp.models.accounts import ApiToken, Invitation, Membership, Organisation, Role, User
 from webapp.models.audit import AuditEvent
+from webapp.models.collaboration import Comment, Notification, ShareLink
 from webapp.models.eventlogs import (
     ActivityStat,
     CaseDurationBin,
@@ -29,6 +30,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "CaseDurationBin",
+    "Comment",
     "DfgEdge",
     "EventLog",
     "Invitation",
@@ -40,10 +42,12 @@ __all__ = [
     "LogSummary",
     "Membership",
     "MiningRun",
+    "Notification",
     "Organisation",
     "Persona",
     "Role",
     "SavedMapping",
+    "ShareLink",
     "Stage",
     "Step",
     "StepNote",

@@ -47,3 +47,6 @@ bp.register_blueprint(_eventlogs_bp)
 from webapp.journeys import bp as _journeys_bp  # noqa: E402
 
 bp.register_blueprint(_journeys_bp)
+from webapp.collab import bp as _collab_bp  # noqa: E402
+
+bp.register_blueprint(_collab_bp)

@@ -5,14 +5,28 @@
   duplicate header names renamed pandas-style (``Variant``, ``Variant.1``), empty header names
   (e.g. a pandas index column) named ``Unnamed: N``. Parsing is polars' multi-threaded reader with
   every column read as text, so case ids like ``007`` keep their zeros.
-* XES / XES.gz: streaming stdlib expat parser with every DTD feature refused up front (no DOCTYPE,
-  no entity declarations, no external entities, parameter entities never parsed), which is the
-  same defence ``defusedxml`` applies, without the dependency. Expat is used rather than lxml
-  ``iterparse`` because it is ~20% faster here and its DOCTYPE callback lets us refuse the
-  document before any entity is declared, let alone expanded.
+* XES / XES.gz: stdlib expat (:mod:`xes_expat`) with every DTD feature refused up front (no
+  DOCTYPE, no entity declarations, no external entities, parameter entities never parsed), which
+  is the same defence ``defusedxml`` applies, without the dependency. Documents of 16 MiB and more
+  are cut after ``</trace>`` tags and parsed on every core (:mod:`xes_parallel`); anything unusual
+  falls back to one streaming parser, which also words every error.
 * Parquet: polars' native reader (no pyarrow needed).
 
 All of them keep events in file order; sorting is the miner's job.
+
+Hostile input (each refused with a MiningInputError naming the limit, row or line, before a large
+DataFrame exists; the limits are the module constants below):
+
+* decompression is streamed and capped (``DEFAULT_MAX_BYTES``, ``MAX_COMPRESSION_RATIO``), so a
+  gzip bomb stops after 64 MiB of output; a plain file over the cap is refused before reading;
+* CSV: at most ``MAX_COLUMNS`` columns, ``MAX_LINE_BYTES`` per physical line, ``MAX_FIELD_BYTES``
+  per value (header names, preview rows, mapped columns; XES: case, activity, resource values);
+* timestamps that do not parse, or fall outside the years 1900-2100, are refused naming the column,
+  row and value (see :mod:`timestamps`);
+* mixed encodings: a file that is UTF-8 but also contains bytes that are not (Latin-1 rows pasted
+  into a UTF-8 export) is refused naming the first bad line, because decoding it either way would
+  silently split one activity into two spellings. A file with no UTF-8 multi-byte sequence at all
+  is taken as Windows-1252 (Latin-1 for its five undefined bytes), as Excel writes it.
 """
 
 from __future__ import annotations
@@ -873,6 +887,12 @@ def _parse_xes(
         chunks.close()
 
 
+def _drain(stack: list[bytes]) -> Iterator[bytes]:
+    """Pop and yield the items of a reversed list, so each chunk is freed once parsed."""
+    while stack:
+        yield stack.pop()
+
+
 def _xes_series(
     path: Path, *, start_key: str | None, progress: Progress | None, max_bytes: int | None
 ) -> tuple[dict[str, pl.Series], int, int]:
@@ -893,16 +913,19 @@ def _xes_series(
             if size > xes_parallel.PARALLEL_MAX_BYTES:
                 complete = False
                 break
+        source: Iterator[bytes]
         if complete and size >= xes_parallel.PARALLEL_MIN_BYTES and xes_parallel.cpu_count() > 1:
             data = b"".join(held)
-            held = [data]
-            parsed = xes_parallel.parse(data, start_key=start_key)
+            held.clear()
+            with path.open("rb") as fh:
+                plain = fh.read(2) != b"\x1f\x8b"
+            parsed = xes_parallel.parse(data, start_key=start_key, source=path if plain else None)
             if parsed is not None:
                 return parsed.columns, parsed.unnamed_traces, parsed.orphan_events
-            step = 1 << 20
-            held = [data[i : i + step] for i in range(0, len(data), step)]
-            del data
-        source = itertools.chain(held, chunks)
+            source = (data[i : i + _CHUNK] for i in range(0, len(data), _CHUNK))
+        else:
+            held.reverse()  # handed out (and released) one by one, oldest first
+            source = itertools.chain(_drain(held), chunks)
         cols = _translate_xes_errors(path.name, lambda out: xes_expat.parse(source, out, start_key=start_key))
     finally:
         chunks.close()

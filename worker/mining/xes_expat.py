@@ -1,8 +1,8 @@
 """The streaming XES parser (stdlib expat only), also runnable as a child process.
 
 This module imports nothing but the standard library, so :mod:`xes_parallel` can run it as a
-script (``python -I -S xes_expat.py START_KEY IN OUT`` on one part of a document) without the
-cost of importing polars and numpy in the child.
+script (``python -I -S xes_expat.py ...`` on one part of a document, see :func:`_main`) without
+the cost of importing polars and numpy in the child.
 
 Security: every DTD feature is refused up front (no DOCTYPE, no entity declarations, no external
 entities, parameter entities never parsed), the same defence ``defusedxml`` applies, without the
@@ -16,7 +16,7 @@ import json
 import struct
 import sys
 import xml.parsers.expat as expat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 COLUMNS = ("cases", "activities", "timestamps", "starts", "resources", "lifecycles")
@@ -219,21 +219,39 @@ def encode(cols: XesColumns) -> bytes:
     return b"".join(parts)
 
 
-def _main() -> int:
-    """Child process: ``xes_expat.py START_KEY IN OUT`` parses file IN and writes :func:`encode` to OUT.
+def _ranges(path: str, head: int, start: int, stop: int, tail: bytes) -> Iterator[bytes]:
+    """Bytes [0, head) and [start, stop) of a file, then ``tail``, in 1 MiB chunks."""
+    step = 1 << 20
+    with open(path, "rb") as fh:
+        for a, b in ((0, head), (start, stop)):
+            fh.seek(a)
+            while a < b:
+                chunk = fh.read(min(step, b - a))
+                if not chunk:
+                    break
+                a += len(chunk)
+                yield chunk
+    if tail:
+        yield tail
 
-    Files rather than pipes: the parent parses its own part meanwhile and holds the GIL for long
-    stretches, so threads feeding a pipe would starve the child.
+
+def _main() -> int:
+    """Child process: ``xes_expat.py START_KEY OUT SOURCE HEAD START STOP TAIL``.
+
+    Parses bytes [0, HEAD) + [START, STOP) of SOURCE followed by the text TAIL, and writes
+    :func:`encode` to OUT. Files rather than pipes: the parent parses its own part meanwhile and
+    holds the GIL for long stretches, so threads feeding a pipe would starve the child.
     """
     start_key = sys.argv[1] or None
-    step = 1 << 20
+    out_path, source = sys.argv[2], sys.argv[3]
+    head, start, stop = (int(v) for v in sys.argv[4:7])
+    tail = sys.argv[7].encode("utf-8")
     try:
-        with open(sys.argv[2], "rb") as fh:
-            cols = parse(iter(lambda: fh.read(step), b""), XesColumns(), start_key=start_key)
+        cols = parse(_ranges(source, head, start, stop, tail), XesColumns(), start_key=start_key)
     except (XesRefused, expat.ExpatError) as exc:
         sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
         return EXIT_XML_ERROR
-    with open(sys.argv[3], "wb") as fh:
+    with open(out_path, "wb") as fh:
         fh.write(encode(cols))
     return 0
 
