@@ -365,15 +365,18 @@ def _step_changes(form) -> dict[str, Any]:
 @bp.post("/<int:journey_id>/steps/<int:step_id>")
 @require_role(Role.EDITOR)
 def edit_step(journey_id: int, step_id: int):
-    """Update a step's fields (with the version the form was based on)."""
-    _owned(_board(journey_id), step_id=step_id)
-    return _call(
-        journey_id,
-        service.update_step,
-        step_id,
-        _step_changes(request.form),
-        actor(),
-        expected_version=_version(),
+    """Update a step's fields (with the version the form was based on); htmx gets only that step back."""
+    try:
+        service.step_of(journey_id, step_id)
+        service.update_step(step_id, _step_changes(request.form), actor(), expected_version=_version())
+    except ServiceError as error:
+        return _refused(journey_id, error)
+    if not _is_htmx():
+        return _done(journey_id)
+    board = _board(journey_id)
+    step = next(s for s in board.steps if s.id == step_id)
+    return render(
+        "journeys/_step_update.html", step=step, board=board, channels=CHANNELS, note_kinds=NOTE_KINDS
     )
 
 

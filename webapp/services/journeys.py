@@ -75,6 +75,14 @@ def get_journey(journey_id: int) -> Journey:
     return journey
 
 
+def step_of(journey_id: int, step_id: int) -> Step:
+    """A step of this journey (NotFound for a step of another journey or organisation)."""
+    step = db.session.scalar(sa.select(Step).where(Step.id == step_id, Step.journey_id == journey_id))
+    if step is None:
+        raise NotFound("No such step in this journey.")
+    return step
+
+
 @dataclass(frozen=True)
 class Board:
     """A journey with its lanes, stages, steps (in stage order) and notes: what an editor draws."""
