@@ -145,21 +145,7 @@ def get_dfg(log_id: int):
     results, error = _results_or_error(log_id)
     if error:
         return error
-    return {
-        "edges": [
-            {
-                "source": e.source,
-                "target": e.target,
-                "frequency": e.frequency,
-                "mean_s": e.mean_s,
-                "median_s": e.median_s,
-                "p90_s": e.p90_s,
-            }
-            for e in results.edges
-        ],
-        "start_activities": results.start_activities,
-        "end_activities": results.end_activities,
-    }
+    return results.dfg_json()
 
 
 @bp.get("/event-logs/<int:log_id>/variants")

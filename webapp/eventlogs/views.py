@@ -212,19 +212,7 @@ def process_map(log_id: int):
             "activities": [
                 {"name": a.activity, "events": a.events, "cases": a.cases} for a in results.activities
             ],
-            "edges": [
-                {
-                    "source": e.source,
-                    "target": e.target,
-                    "frequency": e.frequency,
-                    "mean_s": e.mean_s,
-                    "median_s": e.median_s,
-                    "p90_s": e.p90_s,
-                }
-                for e in results.edges
-            ],
-            "start_activities": results.start_activities,
-            "end_activities": results.end_activities,
+            **results.dfg_json(),
         }
     )
 

@@ -275,27 +275,26 @@ def add_stage(journey_id: int):
     return _call(journey_id, service.add_stage, journey_id, request.form.get("name") or "New stage", actor())
 
 
-@bp.post("/<int:journey_id>/stages/<int:stage_id>")
-@require_role(Role.EDITOR)
-def edit_stage(journey_id: int, stage_id: int):
-    """Rename, move (position) or delete a stage."""
-    _owned(_board(journey_id), stage_id=stage_id)
+def _edit_column_or_row(journey_id: int, element_id: int, rename, reorder, delete):
+    """Rename, move (to a position) or delete a stage or a lane, per the form's `action`."""
     action = request.form.get("action", "rename")
     version = _version()
     if action == "delete":
-        return _call(journey_id, service.delete_stage, stage_id, actor(), expected_version=version)
+        return _call(journey_id, delete, element_id, actor(), expected_version=version)
     if action == "move":
-        position = request.form.get("position", type=int)
-        return _call(
-            journey_id, service.reorder_stage, stage_id, position or 0, actor(), expected_version=version
-        )
-    return _call(
-        journey_id,
-        service.rename_stage,
-        stage_id,
-        request.form.get("name", ""),
-        actor(),
-        expected_version=version,
+        position = request.form.get("position", type=int) or 0
+        return _call(journey_id, reorder, element_id, position, actor(), expected_version=version)
+    name = request.form.get("name", "")
+    return _call(journey_id, rename, element_id, name, actor(), expected_version=version)
+
+
+@bp.post("/<int:journey_id>/stages/<int:stage_id>")
+@require_role(Role.EDITOR)
+def edit_stage(journey_id: int, stage_id: int):
+    """Rename, move or delete a stage."""
+    _owned(_board(journey_id), stage_id=stage_id)
+    return _edit_column_or_row(
+        journey_id, stage_id, service.rename_stage, service.reorder_stage, service.delete_stage
     )
 
 
@@ -311,22 +310,8 @@ def add_lane(journey_id: int):
 def edit_lane(journey_id: int, lane_id: int):
     """Rename, move or delete a lane."""
     _owned(_board(journey_id), lane_id=lane_id)
-    action = request.form.get("action", "rename")
-    version = _version()
-    if action == "delete":
-        return _call(journey_id, service.delete_lane, lane_id, actor(), expected_version=version)
-    if action == "move":
-        position = request.form.get("position", type=int)
-        return _call(
-            journey_id, service.reorder_lane, lane_id, position or 0, actor(), expected_version=version
-        )
-    return _call(
-        journey_id,
-        service.rename_lane,
-        lane_id,
-        request.form.get("name", ""),
-        actor(),
-        expected_version=version,
+    return _edit_column_or_row(
+        journey_id, lane_id, service.rename_lane, service.reorder_lane, service.delete_lane
     )
 
 

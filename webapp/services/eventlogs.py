@@ -743,6 +743,24 @@ class Results:
     def end_activities(self) -> dict[str, int]:
         return {a.activity: a.end_count for a in self.activities if a.end_count}
 
+    def dfg_json(self) -> dict[str, Any]:
+        """The directly-follows graph as the API and the process map read it."""
+        return {
+            "edges": [
+                {
+                    "source": e.source,
+                    "target": e.target,
+                    "frequency": e.frequency,
+                    "mean_s": e.mean_s,
+                    "median_s": e.median_s,
+                    "p90_s": e.p90_s,
+                }
+                for e in self.edges
+            ],
+            "start_activities": self.start_activities,
+            "end_activities": self.end_activities,
+        }
+
     def bottlenecks(self, limit: int = 10) -> list[dict[str, Any]]:
         """Edges ranked by median wait x frequency: where the most case time is spent waiting."""
         ranked = sorted(self.edges, key=lambda e: e.median_s * e.frequency, reverse=True)
