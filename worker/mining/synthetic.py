@@ -32,8 +32,13 @@ tickets are still open and end in whatever state they had reached.
 The known answers (counts of cases, events, activities, variants, directly-follows pairs, start /
 end activities, case durations) are tallied from the generated paths and time arrays while
 generating, never by sorting or grouping the output, so comparing them with the miner's figures is a
-real check. Within a case timestamps strictly increase (every wait >= 1 s), so the true order is
-unambiguous. 1M events take a few seconds.
+real check. Within a case timestamps strictly increase (every wait >= 1 s, and DST folds in a
+non-UTC ``timezone`` are evened out), so the true order is unambiguous. About 1M events (135,000
+cases) take ~1-2 s on one core: paths are drawn in a Python loop per case, times are computed one
+path position at a time across all cases with numpy.
+
+Columns: Number, Status, sys_updated_on (UTC; ``write_csv`` writes naive UTC text for a UTC log and
+local time with its offset otherwise), Assigned to, Channel, Priority (1-4), Category.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ PARALLEL_MIN_BYTES = 16 * 1024**2
 PARALLEL_MAX_BYTES = 2 * 1024**3
 MAX_PARTS = 4
 # This process's part is this much larger than an even share: a child also encodes its answer.
-_FIRST_PART_EXTRA = 0.04
+_FIRST_PART_EXTRA = 0.015
 # A child parses well over 10 MB/s; give up (and parse serially) if it is far slower than that.
 _CHILD_MIN_RATE = 2 * 1024**2
 _CHILD_SCRIPT = Path(xes_expat.__file__)
@@ -261,7 +261,7 @@ def parse(
             return None  # unnamed traces are numbered across the whole document: parse serially
         decoded.append(answer)
     for name in xes_expat.COLUMNS:
-        columns[name] = pl.concat([columns[name], *(cols[name] for _, cols in decoded)], rechunk=True)
+        columns[name] = pl.concat([columns[name], *(cols[name] for _, cols in decoded)], rechunk=False)
     return ParsedXes(
         columns=columns,
         unnamed_traces=first.unnamed_traces,
