@@ -36,9 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _require_shared() -> Path:
     if not SHARED_EVENTLOGS.is_dir():
-        pytest.skip(
-            f"shared event logs folder missing ({SHARED_EVENTLOGS}): shared data is not beside the checkout"
-        )
+        pytest.skip(f"../shared event logs missing ({SHARED_EVENTLOGS}): shared data not beside the checkout")
     return SHARED_EVENTLOGS
 
 
