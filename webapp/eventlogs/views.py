@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
-from flask_login import current_user  # noqa: F401  (templates)
+from flask import abort, current_app, flash, jsonify, redirect, request, url_for
 
 from webapp.eventlogs import bp
 from webapp.eventlogs.forms import UploadForm
@@ -240,6 +239,3 @@ def _filesize(size_bytes: int) -> str:
             return f"{size_bytes:.0f} {unit}" if unit == "bytes" else f"{size_bytes:.1f} {unit}"
         size_bytes /= 1024
     return ""
-
-
-_ = g  # views read the organisation through templates
