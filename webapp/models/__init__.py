@@ -13,6 +13,15 @@ from webapp.models.eventlogs import (
     SavedMapping,
     VariantStat,
 )
+from webapp.models.overlay import (
+    BusinessCalendarSetting,
+    JourneyLogLink,
+    MappingVersion,
+    MeasurementSnapshot,
+    StepMeasurement,
+    SurveyScore,
+    TransitionMeasurement,
+)
 from webapp.models.journeys import (
     Journey,
     JourneyChange,
@@ -29,6 +38,7 @@ __all__ = [
     "ActivityStat",
     "ApiToken",
     "AuditEvent",
+    "BusinessCalendarSetting",
     "CaseDurationBin",
     "Comment",
     "DfgEdge",
@@ -36,10 +46,13 @@ __all__ = [
     "Invitation",
     "Journey",
     "JourneyChange",
+    "JourneyLogLink",
     "JourneyTemplate",
     "JourneyVersion",
     "Lane",
     "LogSummary",
+    "MappingVersion",
+    "MeasurementSnapshot",
     "Membership",
     "MiningRun",
     "Notification",
@@ -50,7 +63,10 @@ __all__ = [
     "ShareLink",
     "Stage",
     "Step",
+    "StepMeasurement",
     "StepNote",
+    "SurveyScore",
+    "TransitionMeasurement",
     "User",
     "VariantStat",
 ]
