@@ -283,6 +283,117 @@ def _journey_paths() -> dict:
     }
 
 
+MEASUREMENTS = {
+    "type": "object",
+    "required": ["event_log", "cases", "conformance", "steps", "transitions", "unmapped_activities"],
+    "properties": {
+        "event_log": {"type": "integer"},
+        "snapshot": {"type": "integer"},
+        "mapping_version": {"type": "integer"},
+        "period": {
+            "type": "object",
+            "properties": {"start": {"type": ["string", "null"]}, "end": {"type": ["string", "null"]}},
+        },
+        "cases": {"type": "integer"},
+        "conformance": {
+            "type": "object",
+            "properties": {"following": {"type": "integer"}, "share": {"type": "number"}},
+        },
+        "steps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "step_id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "cases_reached": {"type": "integer"},
+                    "visits": {"type": "integer"},
+                    "rework_cases": {"type": "integer"},
+                    "median_visit_s": {"type": ["number", "null"]},
+                    "median_wait_before_s": {"type": ["number", "null"]},
+                },
+            },
+        },
+        "transitions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "from_step": {"type": "integer"},
+                    "to_step": {"type": "integer"},
+                    "frequency": {"type": "integer"},
+                    "median_s": {"type": ["number", "null"]},
+                },
+            },
+        },
+        "unmapped_activities": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"name": {"type": "string"}, "events": {"type": "integer"}},
+            },
+        },
+    },
+}
+
+
+def _overlay_paths() -> dict:
+    return {
+        "/journeys/{journey_id}/mapping": {
+            "put": {
+                "operationId": "putJourneyMapping",
+                "summary": "Map a log's activities to the journey's steps; links and measures the log",
+                "parameters": [JOURNEY_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["event_log", "activities"],
+                                "properties": {
+                                    "event_log": {"type": "integer"},
+                                    "activities": {
+                                        "type": "object",
+                                        "additionalProperties": {"type": ["string", "integer", "null"]},
+                                        "description": "activity -> step name or id (ambiguous: error)",
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The saved mapping (a new version when it changed)",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(401, 403, 404, 422),
+                },
+            }
+        },
+        "/journeys/{journey_id}/measurements": {
+            "get": {
+                "operationId": "getJourneyMeasurements",
+                "summary": "The journey measured on a linked log, from the stored snapshot",
+                "parameters": [
+                    JOURNEY_ID,
+                    {"name": "event_log", "in": "query", "required": True, "schema": {"type": "integer"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Measurements",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Measurements"}}
+                        },
+                    },
+                    **_errors(401, 404, 409, 422),
+                },
+            }
+        },
+    }
+
+
 def _errors(*codes: int) -> dict:
     text = {
         401: "No or invalid token",
@@ -322,6 +433,7 @@ def document(server_url: str) -> dict:
                 "JourneyExport": JOURNEY_EXPORT,
                 "JourneyStep": JOURNEY_STEP,
                 "JourneySummary": JOURNEY_SUMMARY,
+                "Measurements": MEASUREMENTS,
                 "Me": {
                     "type": "object",
                     "required": ["user", "organisation", "role"],
@@ -496,6 +608,7 @@ def document(server_url: str) -> dict:
                 }
             },
             **_journey_paths(),
+            **_overlay_paths(),
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",

@@ -13,15 +13,6 @@ from webapp.models.eventlogs import (
     SavedMapping,
     VariantStat,
 )
-from webapp.models.overlay import (
-    BusinessCalendarSetting,
-    JourneyLogLink,
-    MappingVersion,
-    MeasurementSnapshot,
-    StepMeasurement,
-    SurveyScore,
-    TransitionMeasurement,
-)
 from webapp.models.journeys import (
     Journey,
     JourneyChange,
@@ -32,6 +23,15 @@ from webapp.models.journeys import (
     Stage,
     Step,
     StepNote,
+)
+from webapp.models.overlay import (
+    BusinessCalendarSetting,
+    JourneyLogLink,
+    MappingVersion,
+    MeasurementSnapshot,
+    StepMeasurement,
+    SurveyScore,
+    TransitionMeasurement,
 )
 
 __all__ = [

@@ -47,7 +47,9 @@ class MappingVersion(OrgScoped, db.Model):
     __table_args__ = (sa.UniqueConstraint("link_id", "number", name="uq_mapping_versions_number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    link_id: Mapped[int] = mapped_column(sa.ForeignKey("journey_log_links.id", ondelete="CASCADE"), index=True)
+    link_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("journey_log_links.id", ondelete="CASCADE"), index=True
+    )
     number: Mapped[int]
     activities: Mapped[dict[str, int]] = mapped_column(sa.JSON)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
@@ -68,7 +70,9 @@ class MeasurementSnapshot(OrgScoped, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     journey_id: Mapped[int] = mapped_column(sa.ForeignKey("journeys.id", ondelete="CASCADE"))
-    link_id: Mapped[int] = mapped_column(sa.ForeignKey("journey_log_links.id", ondelete="CASCADE"), index=True)
+    link_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("journey_log_links.id", ondelete="CASCADE"), index=True
+    )
     event_log_id: Mapped[int] = mapped_column(sa.ForeignKey("event_logs.id", ondelete="CASCADE"), index=True)
     mapping_version_id: Mapped[int] = mapped_column(
         sa.ForeignKey("mapping_versions.id", ondelete="CASCADE"), index=True

@@ -50,3 +50,6 @@ bp.register_blueprint(_journeys_bp)
 from webapp.collab import bp as _collab_bp  # noqa: E402
 
 bp.register_blueprint(_collab_bp)
+from webapp.overlay import bp as _overlay_bp  # noqa: E402
+
+bp.register_blueprint(_overlay_bp)

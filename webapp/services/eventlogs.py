@@ -54,6 +54,18 @@ ROLE_LABELS = {
     "resource": "Resource",
 }
 ACTIVE = ("queued", "running")
+# The routes that receive a log file: their body may be MAX_UPLOAD_BYTES, not the forms' MAX_CONTENT_LENGTH.
+UPLOAD_ENDPOINTS = ("orgs.eventlogs.upload", "api.upload_event_log")
+
+
+def too_large_message(limit_bytes: int) -> str:
+    """What a person sees when the upload is over the limit (streamed, or declared up front)."""
+    mib = 1024 * 1024
+    limit = f"{limit_bytes / mib:,.0f} MiB" if limit_bytes >= mib else f"{limit_bytes:,} bytes"
+    return (
+        f"The file is larger than the limit of {limit}. Filter the export to a shorter period, or "
+        "compress it (.csv.gz, .xes.gz)."
+    )
 
 
 def file_format(filename: str) -> str:
@@ -85,11 +97,7 @@ def upload(
     try:
         stored = storage.save(key, stream, limit)
     except TooLarge:
-        raise ServiceError(
-            f"The file is larger than the limit of {limit // (1024 * 1024)} MiB. Filter the export to a "
-            "shorter period, or compress it (.csv.gz, .xes.gz).",
-            "file",
-        )
+        raise ServiceError(too_large_message(limit), "file")
     if stored.size_bytes == 0:
         storage.delete(key)
         raise ServiceError(
@@ -638,6 +646,10 @@ def store_results(run_id: int, result: dict[str, Any]) -> None:
     run.event_log.status = "finished"
     run.event_log.error = None
     db.session.commit()
+    if not run.filters:
+        from webapp.services import overlay as overlay_service  # overlay builds on this module
+
+        overlay_service.on_log_mined(run.event_log_id)  # journeys linked to this log are measured again
 
 
 def fail_run(run_id: int, message: str) -> None:
@@ -710,12 +722,16 @@ def reconcile_organisation(now=None) -> list[int]:
 
 
 def reconcile_all() -> list[int]:
-    """The reconciler's sweep over every organisation (each scoped in turn, so RLS admits it)."""
+    """The reconciler's sweep over every organisation, each scoped in turn so RLS admits it: stale
+    mining runs and stale journey measurements."""
     handled: list[int] = []
+    from webapp.services import overlay as overlay_service  # overlay builds on this module
+
     previous = tenancy.current()
     for org_id in db.session.scalars(sa.select(Organisation.id)).all():
         tenancy.activate(org_id)
         handled += reconcile_organisation()
+        handled += overlay_service.reconcile_organisation()
     if previous is not None:
         tenancy.activate(previous.organisation_id, previous.user_id)
     return handled
