@@ -105,6 +105,21 @@ RULES = {
     "orgs.collab.read_notification": "org",
     "orgs.collab.read_all": "org",
     "share.view": "public",
+    "orgs.overlay.show": "org",
+    "orgs.overlay.link": "org",
+    "orgs.overlay.unlink": "org",
+    "orgs.overlay.mapping": "org",
+    "orgs.overlay.save_mapping": "org",
+    "orgs.overlay.refresh": "org",
+    "orgs.overlay.status": "org",
+    "orgs.overlay.case": "org",
+    "orgs.overlay.add_shadow": "org",
+    "orgs.overlay.import_surveys": "org",
+    "orgs.overlay.calendar": "org",
+    "orgs.overlay.draft_journey": "org",
+    "orgs.overlay.draft_status": "org",
+    "api.put_mapping": "api",
+    "api.get_measurements": "api",
 }
 
 # Rules a viewer may use to change something of their own (leaving the organisation).
@@ -158,6 +173,7 @@ def world(app, tenant_a, tenant_b):
         editor = db.session.scalar(sa.select(User).where(User.email == tenant_a.emails["editor"]))
         a_notification = notifications.inbox(editor.id)[0]
         a_share = sharing.create_link(a_journey.id, Actor(owner.id), label="Alpha board members")
+        a_log_link, a_snapshot = _measured_link(a_journey.id, a_log.id, a_board.steps[0].id)
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
         )
@@ -179,6 +195,8 @@ def world(app, tenant_a, tenant_b):
             "notification_id": a_notification.id,
             "link_id": a_share.link.id,
             "token": a_share.secret,
+            "log_link_id": a_log_link,
+            "snapshot_id": a_snapshot,
         }
         a_token = issued_token.value
         b_owner = db.session.scalar(sa.select(User).where(User.email == tenant_b.emails["owner"]))
@@ -186,6 +204,39 @@ def world(app, tenant_a, tenant_b):
         b_token = tokens.issue(b_owner, "B's token", Actor(b_owner.id))
         db.session.remove()
     return {"a": tenant_a, "b": tenant_b, "ids": ids, "b_token": b_token.value, "a_token": a_token}
+
+
+def _measured_link(journey_id: int, event_log_id: int, step_id: int) -> tuple[int, int]:
+    """A's journey linked to A's log with a mapping and a finished snapshot (rows written directly)."""
+    from webapp.extensions import db
+    from webapp.models.overlay import JourneyLogLink, MappingVersion, MeasurementSnapshot
+
+    link = JourneyLogLink(journey_id=journey_id, event_log_id=event_log_id)
+    db.session.add(link)
+    db.session.flush()
+    version = MappingVersion(link_id=link.id, number=1, activities={"Logged": step_id})
+    db.session.add(version)
+    db.session.flush()
+    snapshot = MeasurementSnapshot(
+        journey_id=journey_id,
+        link_id=link.id,
+        event_log_id=event_log_id,
+        mapping_version_id=version.id,
+        layout=[{"id": step_id, "name": "Alpha step", "stage_index": 0}],
+        definition="x",
+        status="finished",
+        cases=1,
+        following=1,
+        conformance_share=1.0,
+        details={
+            "case_timelines": {
+                "1": [{"activity": "Logged", "timestamp": "2024-01-01T10:00:00", "step_id": step_id}]
+            }
+        },
+    )
+    db.session.add(snapshot)
+    db.session.commit()
+    return link.id, snapshot.id
 
 
 def _urls(app, world, slug: str):

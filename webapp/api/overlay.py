@@ -13,13 +13,23 @@ from webapp.api import bp
 from webapp.api.journeys import actor
 from webapp.errors import api_error
 from webapp.models import Role
-from webapp.services import NotFound, ServiceError
+from webapp.services import NotFound, ServiceError, journeys
 from webapp.services import overlay as service
+
+
+def _journey_missing(journey_id: int) -> bool:
+    try:
+        journeys.get_journey(journey_id)
+    except NotFound:
+        return True
+    return False
 
 
 @bp.put("/journeys/<int:journey_id>/mapping")
 def put_mapping(journey_id: int):
     """Body {"event_log": ID, "activities": {"activity": "step name or id"}} -> the saved mapping."""
+    if _journey_missing(journey_id):
+        return api_error(404, "No such journey.")
     if not g.membership.role_enum.at_least(Role.EDITOR):
         return api_error(403, "Changing a mapping needs the editor role; ask an admin of the organisation.")
     body = request.get_json(silent=True)
@@ -40,6 +50,8 @@ def put_mapping(journey_id: int):
 @bp.get("/journeys/<int:journey_id>/measurements")
 def get_measurements(journey_id: int):
     """The journey measured on one linked log: conformance, steps, transitions, unmapped activities."""
+    if _journey_missing(journey_id):
+        return api_error(404, "No such journey.")
     event_log = request.args.get("event_log", type=int)
     if event_log is None:
         return api_error(422, "Say which log: ?event_log=<id>.")

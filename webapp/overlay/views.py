@@ -45,25 +45,25 @@ def link(journey_id: int):
     except ServiceError as error:
         flash(error.message, "error")
         return _back(journey_id)
-    return redirect(url_for("orgs.overlay.mapping", journey_id=journey_id, link_id=created.id))
+    return redirect(url_for("orgs.overlay.mapping", journey_id=journey_id, log_link_id=created.id))
 
 
-@bp.post(f"{PREFIX}/links/<int:link_id>/delete")
+@bp.post(f"{PREFIX}/links/<int:log_link_id>/delete")
 @require_role(Role.EDITOR)
-def unlink(journey_id: int, link_id: int):
+def unlink(journey_id: int, log_link_id: int):
     try:
-        service.unlink(journey_id, link_id, actor())
+        service.unlink(journey_id, log_link_id, actor())
     except NotFound:
         abort(404)
     flash("The log is no longer linked; its measurements of this journey are gone.", "success")
     return _back(journey_id)
 
 
-@bp.get(f"{PREFIX}/links/<int:link_id>/mapping")
-def mapping(journey_id: int, link_id: int):
+@bp.get(f"{PREFIX}/links/<int:log_link_id>/mapping")
+def mapping(journey_id: int, log_link_id: int):
     """Two columns: each activity of the log (with its events) and the step it belongs to."""
     try:
-        link = service.get_link(journey_id, link_id)
+        link = service.get_link(journey_id, log_link_id)
         steps = service.layout(journey_id)
         proposed = service.proposal(link)
         current = service.current_mapping(link)
@@ -85,9 +85,9 @@ def mapping(journey_id: int, link_id: int):
     )
 
 
-@bp.post(f"{PREFIX}/links/<int:link_id>/mapping")
+@bp.post(f"{PREFIX}/links/<int:log_link_id>/mapping")
 @require_role(Role.EDITOR)
-def save_mapping(journey_id: int, link_id: int):
+def save_mapping(journey_id: int, log_link_id: int):
     form = request.form
     chosen = {
         form.get(f"activity-{i}", ""): form.get(f"step-{i}", "")
@@ -95,21 +95,21 @@ def save_mapping(journey_id: int, link_id: int):
         if form.get(f"activity-{i}")
     }
     try:
-        version = service.save_mapping(journey_id, link_id, chosen, actor())
+        version = service.save_mapping(journey_id, log_link_id, chosen, actor())
     except NotFound:
         abort(404)
     except ServiceError as error:
         flash(error.message, "error")
-        return redirect(url_for("orgs.overlay.mapping", journey_id=journey_id, link_id=link_id))
+        return redirect(url_for("orgs.overlay.mapping", journey_id=journey_id, log_link_id=log_link_id))
     flash(f"Mapping version {version.number} saved; the journey is being measured.", "success")
     return _back(journey_id)
 
 
-@bp.post(f"{PREFIX}/links/<int:link_id>/refresh")
+@bp.post(f"{PREFIX}/links/<int:log_link_id>/refresh")
 @require_role(Role.EDITOR)
-def refresh(journey_id: int, link_id: int):
+def refresh(journey_id: int, log_link_id: int):
     try:
-        service.refresh(journey_id, link_id, actor())
+        service.refresh(journey_id, log_link_id, actor())
     except NotFound:
         abort(404)
     except ServiceError as error:
@@ -117,11 +117,11 @@ def refresh(journey_id: int, link_id: int):
     return _back(journey_id)
 
 
-@bp.get(f"{PREFIX}/links/<int:link_id>/status")
-def status(journey_id: int, link_id: int):
+@bp.get(f"{PREFIX}/links/<int:log_link_id>/status")
+def status(journey_id: int, log_link_id: int):
     """The link's measurement progress; stops polling (286) once it is done."""
     try:
-        state = next(s for s in service.link_states(journey_id) if s.link.id == link_id)
+        state = next(s for s in service.link_states(journey_id) if s.link.id == log_link_id)
     except (NotFound, StopIteration):
         abort(404)
     response = render("overlay/_status.html", "overlay/_status.html", state=state, journey_id=journey_id)
