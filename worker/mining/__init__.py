@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .calendar import BusinessCalendar
 from .discovery import (
     ActivityStats,
     Bottleneck,
@@ -23,8 +24,21 @@ from .discovery import (
     Variant,
     discover,
 )
+from .drafting import draft_journey
 from .errors import MiningInputError
 from .filters import Filters, apply_filters, attribute_values
+from .overlay import (
+    Conformance,
+    Departure,
+    JourneyMeasurement,
+    JourneyPath,
+    MapStep,
+    StepMeasure,
+    TimelineEvent,
+    TransitionMeasure,
+    UnmappedActivity,
+    measure_journey,
+)
 from .readers import (
     ColumnMapping,
     MappingProposal,
@@ -43,23 +57,35 @@ from .timestamps import DetectedFormat, detect_format, parse_timestamps
 __all__ = [
     "ActivityStats",
     "Bottleneck",
+    "BusinessCalendar",
     "ColumnMapping",
+    "Conformance",
+    "Departure",
     "DetectedFormat",
     "Edge",
     "EventTable",
     "Filters",
     "Histogram",
     "HistogramBin",
+    "JourneyMeasurement",
+    "JourneyPath",
+    "MapStep",
     "MappingProposal",
     "MiningInputError",
     "MiningResult",
     "Preview",
     "Progress",
+    "StepMeasure",
     "Summary",
+    "TimelineEvent",
+    "TransitionMeasure",
+    "UnmappedActivity",
     "Variant",
     "build_table",
     "detect_format",
     "discover",
+    "draft_journey",
+    "measure_journey",
     "mine",
     "parse_timestamps",
     "preview",
