@@ -169,11 +169,9 @@ def add_shadow(journey_id: int):
 @require_role(Role.EDITOR)
 def import_surveys(journey_id: int):
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("Choose a CSV file with the columns step,date,metric,value.", "error")
-        return _back(journey_id)
+    data, filename = (upload.read(surveys.MAX_BYTES + 1), upload.filename or "") if upload else (b"", "")
     try:
-        report = surveys.import_csv(journey_id, upload.read(surveys.MAX_BYTES + 1), upload.filename, actor())
+        report = surveys.import_csv(journey_id, data, filename, actor())
     except NotFound:
         abort(404)
     except ServiceError as error:

@@ -47,6 +47,8 @@ class ImportReport:
 def import_csv(journey_id: int, data: bytes, filename: str, actor: Actor) -> ImportReport:
     """Check every row first; save all of them or none."""
     journey_service.get_journey(journey_id)
+    if not data:
+        raise ServiceError("Choose a CSV file with the columns step,date,metric,value.")
     if len(data) > MAX_BYTES:
         raise ServiceError("The survey file is larger than 10 MB; split it and import the parts.")
     try:
