@@ -220,11 +220,12 @@ def _grouped_medians(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(present keys ascending, count per key, median per key / scale) of values grouped by key.
 
-    Few keys: discovery's radix sort by key plus a sort per group; many (path ids): one lexsort.
+    Keys below 2**16 (steps, step pairs of up to 256 steps, most path ids): discovery's radix sort
+    by key plus a sort per present group, ~3x faster than a two-key lexsort; more keys: lexsort.
     """
     if keys.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
-    if n_keys <= 4096:
+    if n_keys <= 65536:
         keys_s, values_s, firsts, lengths = _sort_grouped(keys, values, n_keys)
     else:
         order = np.lexsort((values, keys))
