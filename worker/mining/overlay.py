@@ -9,7 +9,8 @@ hops between steps happen, and how cases depart from the story.
 Definitions (the issue's, implemented exactly):
 
 * Events are ordered per case by completion timestamp, ties kept in file order (pm4py semantics, as
-  :mod:`worker.mining.discovery`).
+  :mod:`worker.mining.discovery`). A start timestamp, when the log has one, is not used: visits,
+  waits and hops are measured between event times, as the issue defines them.
 * *Projection*: a case's events whose activity is mapped, in that order; consecutive events of the
   same step merge into one *visit*, from its first to its last event. An unmapped event between two
   events of step A does not split A's visit (it is not in the projection); an event of step B does.
