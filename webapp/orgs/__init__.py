@@ -53,3 +53,9 @@ bp.register_blueprint(_collab_bp)
 from webapp.overlay import bp as _overlay_bp  # noqa: E402
 
 bp.register_blueprint(_overlay_bp)
+from webapp.goals import bp as _goals_bp  # noqa: E402
+
+bp.register_blueprint(_goals_bp)
+from webapp.dashboard import bp as _dashboard_bp  # noqa: E402
+
+bp.register_blueprint(_dashboard_bp)

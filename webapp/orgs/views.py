@@ -15,11 +15,6 @@ from webapp.security import end_session
 from webapp.services import Forbidden, NotFound, ServiceError, accounts, audit, invitations, tokens
 from webapp.views import actor, form_error, render, require_role
 
-SECTIONS = {
-    "goals": ("Goals", "Set improvement goals on measured figures and follow their progress."),
-    "dashboard": ("Dashboard", "The executive view of every goal, grouped by journey."),
-}
-
 
 def _service_call(callable_, *args, **kwargs):
     """Run a service; turn its refusals into 404/403 or a flash message."""
@@ -42,13 +37,6 @@ def _public_base() -> str:
 def overview():
     """The organisation's home: where to start."""
     return render_template("orgs/overview.html", members=accounts.members())
-
-
-@bp.get("/<any(goals, dashboard):section>")
-def section(section: str):
-    """A workspace section (journeys, event logs, goals, dashboard) with its empty state."""
-    title, explanation = SECTIONS[section]
-    return render_template("orgs/section.html", section=section, title=title, explanation=explanation)
 
 
 @bp.get("/members")
