@@ -8,7 +8,7 @@ from pathlib import Path
 from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import Role
-from webapp.services import Actor, accounts, eventlogs
+from webapp.services import Actor, accounts, eventlogs, journeys
 
 DEMO_ORG_NAME = "Demo Service Desk"
 DEMO_OWNER = ("demo@journeylens.example", "journeylens-demo")
@@ -49,7 +49,36 @@ def seed_demo() -> tuple[str, bool]:
     db.session.commit()
     if not eventlogs.all_logs():
         _seed_mined_log(Actor(owner.id))
+    if not journeys.list_journeys():
+        _seed_measured_journey(Actor(owner.id))
     return org.slug, created
+
+
+# The sample log's statuses on the steps of the "IT incident" template; Reopen stays off the map, so the
+# demo shows a shadow activity, and "Awaiting user info" after work started shows cases going back.
+DEMO_ACTIVITY_STEPS = {
+    "Logged": "Raises a ticket on the portal",
+    "Classify": "Agent logs and categorises the incident",
+    "Assign": "Agent diagnoses remotely",
+    "Reassign": "Agent diagnoses remotely",
+    "Awaiting user info": "Asked again for details",
+    "Escalate": "Escalated to second line",
+    "Work in progress": "Fix applied",
+    "Resolve": "Employee told it is fixed",
+    "Close": "Ticket closed and satisfaction survey sent",
+}
+
+
+def _seed_measured_journey(actor: Actor) -> None:
+    """The IT incident journey, linked to the sample log, mapped and measured in this process."""
+    from webapp.services import overlay
+    from worker.jobs.overlay import measure_snapshot
+
+    journey = journeys.create_from_template("it-incident", actor, title="IT incident (employee)")
+    log = eventlogs.all_logs()[0]
+    link = overlay.link_log(journey.id, log.id, actor)
+    overlay.save_mapping(journey.id, link.id, DEMO_ACTIVITY_STEPS, actor, enqueue=False)
+    measure_snapshot(overlay.latest_snapshot(link).id, organisation_id=log.organisation_id)
 
 
 def _seed_mined_log(actor: Actor) -> None:

@@ -243,8 +243,11 @@ def resolve_mapping(journey_id: int, link: JourneyLogLink, raw: Mapping[str, Any
     return resolved
 
 
-def save_mapping(journey_id: int, link_id: int, raw: Mapping[str, Any], actor: Actor) -> MappingVersion:
-    """Confirm a mapping: a new version when it differs, then measure with it in the background."""
+def save_mapping(
+    journey_id: int, link_id: int, raw: Mapping[str, Any], actor: Actor, *, enqueue: bool = True
+) -> MappingVersion:
+    """Confirm a mapping: a new version when it differs, then measure with it in the background
+    (`enqueue=False`: only create the queued snapshot, for a caller that measures in-process)."""
     link = get_link(journey_id, link_id)
     activities = resolve_mapping(journey_id, link, raw)
     mapping = current_mapping(link)
@@ -266,7 +269,7 @@ def save_mapping(journey_id: int, link_id: int, raw: Mapping[str, Any], actor: A
             mapped=len(activities),
         )
     db.session.commit()
-    measure(link)
+    measure(link, enqueue=enqueue)
     return mapping
 
 
@@ -390,7 +393,7 @@ def definition_of(activities: Mapping[str, int], steps: list[dict[str, Any]], ca
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
 
-def measure(link: JourneyLogLink) -> MeasurementSnapshot | None:
+def measure(link: JourneyLogLink, *, enqueue: bool = True) -> MeasurementSnapshot | None:
     """A new snapshot with the current mapping, layout and calendar, measured by a job."""
     mapping = current_mapping(link)
     if mapping is None:
@@ -410,7 +413,8 @@ def measure(link: JourneyLogLink) -> MeasurementSnapshot | None:
     )
     db.session.add(snapshot)
     db.session.commit()
-    _enqueue(snapshot)
+    if enqueue:
+        _enqueue(snapshot)
     return snapshot
 
 
