@@ -318,3 +318,54 @@ def test_a_killed_measurement_is_re_driven_and_never_stays_running(app_config, a
             time.sleep(0.3)
         assert status == "finished"
         assert _measurements(base, headers, journey_id, log_id)["steps"] == first["steps"]
+
+
+def test_a_journey_is_drafted_from_a_mined_log_by_the_worker(stack, tenant_a, app, tmp_path):
+    from tests.support import csrf_token
+    from worker.mining.synthetic import generate_incident_log, write_csv
+
+    base = stack["base"]
+    token = _token(app, tenant_a)
+    path = write_csv(generate_incident_log(300, seed=3), tmp_path / "incidents.csv")
+    log_id = _upload(
+        base,
+        token,
+        path,
+        case_column="Number",
+        activity_column="Status",
+        timestamp_column="sys_updated_on",
+        resource_column="Assigned to",
+    ).json()["id"]
+    assert _wait(base, token, log_id)["status"] == "finished"
+    editor = _browser(base, "editor@a.example")
+    log_page = editor.get(f"{base}/o/{tenant_a.slug}/eventlogs/{log_id}", timeout=10).text
+    assert "Draft a journey from this log" in log_page
+    started = editor.post(
+        f"{base}/o/{tenant_a.slug}/eventlogs/{log_id}/draft-journey",
+        data={"title": "Incidents as they really go", "csrf_token": csrf_token(log_page)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    status_url = base + started.headers["Location"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answer = editor.get(status_url, allow_redirects=False, timeout=10)
+        if answer.status_code == 302:
+            break
+        assert "Drafting" in answer.text or "Waiting for a worker" in answer.text
+        time.sleep(0.3)
+    journey_url = answer.headers["Location"]
+    journey_id = int(journey_url.rstrip("/").rsplit("/", 1)[1])
+    drafted = requests.get(
+        f"{base}/api/v1/journeys/{journey_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    assert drafted["title"] == "Incidents as they really go"
+    steps = [step["name"] for stage in drafted["stages"] for step in stage["steps"]]
+    assert 4 <= len(drafted["stages"]) <= 7 and "Logged" in steps[:2] and "Close" in steps
+    assert {step["lane"] for stage in drafted["stages"] for step in stage["steps"]} >= {
+        "Actions",
+        "Backstage",
+    }
+    # Another organisation's member cannot see this draft's job.
+    other = editor.get(status_url.replace(f"/o/{tenant_a.slug}/", "/o/no-such-org/"), timeout=10)
+    assert other.status_code == 404
