@@ -208,12 +208,20 @@ def _check_range(
     idx = int(out.arg_true()[0])
     n_out = int(out.sum())
     more = f" ({n_out - 1} more rows are out of range too)" if n_out > 1 else ""
-    raise MiningInputError(
-        f"Column '{column}' {row_label} {idx + row_offset}: '{shown[idx]}' is outside the supported range "
-        f"{MIN_YEAR}-01-01 to {MAX_YEAR}-12-31{more}. Dates like 9999-12-31 or 0001-01-01 are usually "
-        "placeholders for 'no date'; fix or remove those rows (or choose the right timestamp format) and "
-        "upload the log again."
+    raise _out_of_range(f"Column '{column}' {row_label} {idx + row_offset}", shown[idx], more)
+
+
+def _out_of_range(where: str, value: object, more: str) -> MiningInputError:
+    return MiningInputError(
+        f"{where}: '{value}' is outside the supported range {MIN_YEAR}-01-01 to {MAX_YEAR}-12-31{more}. "
+        "Dates like 9999-12-31 or 0001-01-01 are usually placeholders for 'no date'; fix or remove those "
+        "rows (or choose the right timestamp format) and upload the log again."
     )
+
+
+# A year of five or more digits (50000-01-01, 01/01/50000): no pattern parses it, but the reason is
+# the range, not the format, so it gets the range message.
+_HUGE_YEAR = re.compile(r"^[+-]?\d{5,}[-/.]\d|\d[-/.]\d{5,}(?:[ T]|$)")
 
 
 def _sample(values: pl.Series, limit: int = 500) -> pl.Series:
@@ -319,6 +327,8 @@ def parse_timestamps(
         value = text[idx]
         n_bad = int(bad.sum())
         more = f" ({n_bad - 1} more rows fail too)" if n_bad > 1 else ""
+        if spec not in (EPOCH_S, EPOCH_MS) and _HUGE_YEAR.search(value):
+            raise _out_of_range(f"Column '{column}' {row_label} {idx + row_offset}", value, more)
         # A wall-clock time skipped by a DST change parses but cannot be placed in the zone.
         zone = f" (or does not exist in time zone {tz})" if tz != "UTC" else ""
         raise MiningInputError(

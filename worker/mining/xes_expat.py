@@ -248,7 +248,7 @@ def _main() -> int:
     tail = sys.argv[7].encode("utf-8")
     try:
         cols = parse(_ranges(source, head, start, stop, tail), XesColumns(), start_key=start_key)
-    except (XesRefused, expat.ExpatError) as exc:
+    except (XesRefused, expat.ExpatError, LookupError, ValueError) as exc:  # also an unusable encoding
         sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
         return EXIT_XML_ERROR
     with open(out_path, "wb") as fh:

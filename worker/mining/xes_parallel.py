@@ -240,8 +240,8 @@ def parse(
             chunks = (bytes(view[i : min(i + step, cuts[0])]) for i in range(0, cuts[0], step))
             try:
                 xes_expat.parse(itertools.chain(chunks, [tail]), first, start_key=start_key)
-            except (xes_expat.XesRefused, expat.ExpatError):
-                return None
+            except (xes_expat.XesRefused, expat.ExpatError, LookupError, ValueError):
+                return None  # the serial parser words the error (an unknown encoding raises LookupError)
             columns = _series(first)  # while the children finish
             launcher.join()
             if launcher.error is not None or len(launcher.children) != len(bounds) - 1:

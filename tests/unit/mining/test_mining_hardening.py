@@ -5,6 +5,7 @@ row or line, before any large DataFrame is built; and a huge-but-honest case sti
 from __future__ import annotations
 
 import gzip
+import re
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -75,7 +76,7 @@ def test_gzip_bomb_stops_at_max_bytes(tmp_path: Path, name: str, head: bytes, fi
 def test_gzip_bomb_is_caught_by_its_ratio_with_default_limits(
     tmp_path: Path, name: str, head: bytes, filler: bytes
 ) -> None:
-    # 16 GiB expanded: the default 4 GiB cap would take seconds; the ratio guard needs 64 MiB.
+    # 16 GiB expanded: the default 4 GiB cap would take seconds; the ratio guard needs 16 MiB.
     path = gzip_bomb(tmp_path / name, head, filler, expanded_mib=16 * 1024)
     with refused(r"expands more than 250x when decompressed .* decompression bomb", max_alloc_mib=150):
         read_log(path)
@@ -372,3 +373,51 @@ def test_a_case_with_a_million_events(tmp_path: Path) -> None:
         "Check",
     ]
     assert elapsed < 10, elapsed
+
+
+# --------------------------------------------------------------------------------------------
+# Files that are not what they claim (found by the hostile-upload corpus and the fuzz run)
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [(b"", ""), (b"PK\x03\x04", ", it looks like a ZIP archive, such as an Excel .xlsx workbook")],
+)
+def test_binary_junk_named_csv_is_refused_as_not_text(tmp_path: Path, head: bytes, kind: str) -> None:
+    path = tmp_path / "junk.csv"
+    path.write_bytes(head + np.random.default_rng(1).integers(0, 256, 100_000, dtype=np.uint8).tobytes())
+    for read in (read_log, preview):
+        with refused(
+            rf"'junk.csv' is not a text file \([\d,]+ of its first 65,536 bytes are binary control codes{kind}\)"
+        ):
+            read(path)
+
+
+def test_a_stray_control_character_in_a_text_file_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "bell.csv"
+    path.write_bytes(HEADER + ROW * 20 + b"INC2,Ring \x07 the bell,2023-05-01 09:00:00,Bob\n\x1a")
+    assert read_log(path).n_events == 21
+
+
+@pytest.mark.parametrize("value", ["50000-01-01 00:00:00", "+12024-05-01T10:00:00Z"])
+def test_a_five_digit_year_is_out_of_range_not_a_format_problem(tmp_path: Path, value: str) -> None:
+    path = _csv_with_times(tmp_path, ["2024-01-01 10:00:00", "2024-01-01 11:00:00", value])
+    with refused(rf"Column 'Timestamp' row 3: '{re.escape(value)}' is outside the supported range"):
+        read_log(path)
+
+
+@pytest.mark.parametrize("encoding", ["NaNUTF-8", "shift_jis", "rot13"])
+def test_xes_declaring_an_unusable_encoding(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "odd.xes"
+    path.write_bytes(f'<?xml version="1.0" encoding="{encoding}"?><log><trace></trace></log>'.encode())
+    for read in (read_log, preview):
+        with refused(r"declares a text encoding the XML reader cannot use .* save the file as UTF-8"):
+            read(path)
+
+
+def test_damaged_parquet_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"  # named .csv: the content says Parquet
+    path.write_bytes(b"PAR1" + b"\x00\x01" * 500)
+    for read in (read_log, preview):
+        with refused(r"'log.csv' is not a readable Parquet file \(.+\); export the log again"):
+            read(path)
