@@ -36,6 +36,17 @@ def register_extensions(app: Flask) -> None:
     with app.app_context():
         register_database_events(db.engine, app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
+
+    @app.before_request
+    def _upload_limit() -> None:
+        """Before CSRFProtect reads the form (it runs next): a log upload may exceed the forms' limit."""
+        from flask import request
+
+        from webapp.services.eventlogs import UPLOAD_ENDPOINTS
+
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            request.max_content_length = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
+
     csrf.init_app(app)
     login_manager.init_app(app)
     if app.config.get("REDIS_URL"):

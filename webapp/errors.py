@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 CODES = {
@@ -33,9 +33,26 @@ def _wants_json() -> bool:
 def _message(error: HTTPException) -> str:
     if error.code == 429:
         return "Too many attempts. Wait a minute and try again."
+    if error.code == 413:
+        from webapp.services.eventlogs import UPLOAD_ENDPOINTS, too_large_message
+
+        if request.endpoint in UPLOAD_ENDPOINTS:
+            return too_large_message(current_app.config["MAX_UPLOAD_BYTES"])
+        return "The form is too large to be sent. Shorten the text or the file in it, and try again."
     if error.code == 400 and "CSRF" in (error.description or ""):
         return "The form expired or was sent from elsewhere. Reload the page and try again."
     return error.description or error.name
+
+
+def _ensure_user_scope() -> None:
+    """An error raised before the user's scope is set (CSRFProtect's check and the size limit run
+    first) still renders the page, whose header lists the user's organisations."""
+    from flask_login import current_user
+
+    from webapp import tenancy
+
+    if tenancy.current() is None:
+        tenancy.activate(None, current_user.id if current_user.is_authenticated else None)
 
 
 def init_app(app: Flask) -> None:
@@ -46,6 +63,7 @@ def init_app(app: Flask) -> None:
         message = _message(error)
         if _wants_json():
             return api_error(error.code or 500, message)
+        _ensure_user_scope()
         return render_template("errors/error.html", error=error, message=message), error.code
 
     @app.errorhandler(Exception)
