@@ -1,5 +1,7 @@
 """Journey map exports: the map a user sees, rendered on the server by headless Chromium as PDF or PNG.
 
+`render_html` and `_Progress` are shared with the dashboard's export (worker/jobs/dashboard.py).
+
 The job draws the board itself with Flask's render_template (the print view, journeys/print.html, with
 the app's CSS read from disk into a <style> tag), so the worker needs neither a login nor an HTTP round
 trip. Chromium loads that HTML with set_content, offline and with every request refused, then prints a
@@ -40,8 +42,9 @@ CHROMIUM_ARGS = [
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 STYLESHEETS = ("vendor/pico/pico.min.css", "css/app.css", "css/journey.css")
 EXPORT_LIMIT_BYTES = 200 * 1024 * 1024
-# A3 landscape is 420 mm wide; with 10 mm margins 400 mm are printable, 1,512 CSS pixels at 96 per inch.
-A3_PRINTABLE_WIDTH_PX = 400 / 25.4 * 96
+# Landscape widths less 10 mm margins, in CSS pixels at 96 per inch (A3: 400 mm = 1,512 px).
+PRINTABLE_WIDTH_PX = {"A3": 400 / 25.4 * 96, "A4": 277 / 25.4 * 96}
+A3_PRINTABLE_WIDTH_PX = PRINTABLE_WIDTH_PX["A3"]
 MIN_PDF_SCALE = 0.1  # Chromium's lower bound
 VIEWPORT = {"width": 1400, "height": 900}
 MAX_PNG_WIDTH_PX = 16_000  # past this Chromium cannot capture in one piece
@@ -74,11 +77,13 @@ def missing_chromium_message() -> str:
 class _Progress:
     """The job's meta as the widget reads it (a plain dict when the job runs outside RQ)."""
 
-    def __init__(self, journey_id: int, fmt: str) -> None:
+    def __init__(self, journey_id: int | None, fmt: str, **what: Any) -> None:
         self.job = get_current_job()
         self.meta: dict[str, Any] = self.job.meta if self.job is not None else {}
         # Written here as well as by the web process: the worker's copy of the meta must carry them.
-        self.meta.update(journey_id=journey_id, format=fmt, error=None)
+        if journey_id is not None:
+            what["journey_id"] = journey_id
+        self.meta.update(format=fmt, error=None, **what)
 
     @property
     def job_id(self) -> str:
@@ -125,9 +130,9 @@ def render_journey(journey_id: int, fmt: str, requested_by: int | None = None) -
 
 
 @cache
-def _stylesheets(static_folder: str) -> str:
+def _stylesheets(static_folder: str, names: tuple[str, ...] = STYLESHEETS) -> str:
     """The app's CSS, read once per process (a file rendered locally by Chromium: no CSP applies)."""
-    return "\n".join((Path(static_folder) / name).read_text(encoding="utf-8") for name in STYLESHEETS)
+    return "\n".join((Path(static_folder) / name).read_text(encoding="utf-8") for name in names)
 
 
 def print_html(journey_id: int) -> tuple[str, str]:
@@ -169,8 +174,9 @@ def print_html(journey_id: int) -> tuple[str, str]:
 # --- Chromium ------------------------------------------------------------------------------------------
 
 
-def render_html(html: str, fmt: str, progress=None) -> bytes:
-    """PDF or PNG bytes of an HTML document, rendered by headless Chromium with no network."""
+def render_html(html: str, fmt: str, progress=None, *, paper: str = "A3") -> bytes:
+    """PDF (`paper` landscape) or PNG bytes of an HTML document, rendered by headless Chromium with no
+    network."""
     progress = progress or (lambda *_args, **_kwargs: None)
     path = chromium_path()
     if path is None:
@@ -195,12 +201,12 @@ def render_html(html: str, fmt: str, progress=None) -> bytes:
                 "reinstall Debian's chromium (`make browser`) or point CHROMIUM_PATH at a working one."
             )
         try:
-            return _render(browser, html, fmt, progress)
+            return _render(browser, html, fmt, progress, paper)
         finally:
             browser.close()
 
 
-def _render(browser, html: str, fmt: str, progress) -> bytes:
+def _render(browser, html: str, fmt: str, progress, paper: str = "A3") -> bytes:
     context = browser.new_context(
         viewport=VIEWPORT, device_scale_factor=1, java_script_enabled=False, offline=True
     )
@@ -213,9 +219,9 @@ def _render(browser, html: str, fmt: str, progress) -> bytes:
         width = _content_width(page)
         if fmt == "pdf":
             progress("printing the PDF", 60)
-            scale = max(MIN_PDF_SCALE, min(1.0, A3_PRINTABLE_WIDTH_PX / width))
+            scale = max(MIN_PDF_SCALE, min(1.0, PRINTABLE_WIDTH_PX[paper] / width))
             return page.pdf(
-                format="A3",
+                format=paper,
                 landscape=True,
                 print_background=True,
                 scale=round(scale, 3),
