@@ -9,7 +9,7 @@ user, so nobody reads another member's inbox.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,8 +20,11 @@ from webapp.models.journeys import Journey
 from webapp.models.types import UTCDateTime, utcnow
 from webapp.tenancy import OrgScoped
 
+if TYPE_CHECKING:
+    from webapp.models.goals import Goal
+
 MAX_COMMENT_CHARS = 5000
-NOTIFICATION_KINDS = ("mention", "reply", "resolved")
+NOTIFICATION_KINDS = ("mention", "reply", "resolved", "goal_status", "check_in_due")
 SHARE_LINK_DAYS_MIN, SHARE_LINK_DAYS_MAX, SHARE_LINK_DAYS_DEFAULT = 1, 90, 30
 
 
@@ -60,7 +63,8 @@ class Comment(OrgScoped, db.Model):
 
 
 class Notification(OrgScoped, db.Model):
-    """Something for a member to look at: a mention, or a reply in or the resolution of their thread."""
+    """Something for a member to look at: a mention, a reply in or the resolution of their thread, a goal
+    that changed status or whose check-in is due (`goal_id`, with `summary` saying what happened)."""
 
     __tablename__ = "notifications"
     __table_args__ = (
@@ -79,12 +83,15 @@ class Notification(OrgScoped, db.Model):
     comment_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("comments.id", ondelete="CASCADE"), index=True
     )
+    goal_id: Mapped[int | None] = mapped_column(sa.ForeignKey("goals.id", ondelete="CASCADE"), index=True)
+    summary: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     actor: Mapped[User | None] = relationship(foreign_keys=[actor_id])
     journey: Mapped[Journey | None] = relationship()
     comment: Mapped[Comment | None] = relationship()
+    goal: Mapped[Goal | None] = relationship()
 
 
 class ShareLink(OrgScoped, db.Model):
