@@ -156,7 +156,11 @@ def import_csv(journey_id: int, data: bytes, filename: str, actor: Actor) -> Imp
         actor, "journey.surveys_imported", f"journey {journey_id}", rows=len(parsed), file=filename[:255]
     )
     db.session.commit()
-    return ImportReport(rows=len(parsed), scores=len(rows), steps=len({r.step_id for r in rows}))
+    report = ImportReport(rows=len(parsed), scores=len(rows), steps=len({r.step_id for r in rows}))
+    from webapp.services import goals  # goals build on the scores: survey KPIs get their measurements
+
+    goals.record_from_surveys(journey_id)
+    return report
 
 
 def latest_by_step(journey_id: int) -> dict[int, dict[str, float]]:
