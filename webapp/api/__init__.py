@@ -29,4 +29,4 @@ def _authenticate():
     return None
 
 
-from webapp.api import journeys, overlay, views  # noqa: E402,F401
+from webapp.api import goals, journeys, overlay, views  # noqa: E402,F401

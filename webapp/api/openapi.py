@@ -394,6 +394,198 @@ def _overlay_paths() -> dict:
     }
 
 
+GOAL_ID = {"name": "goal_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+
+GOAL = {
+    "type": "object",
+    "required": ["id", "title", "baseline", "current", "progress", "expected", "status", "measurements"],
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "why": {"type": "string"},
+        "journey_id": {"type": "integer"},
+        "step_id": {"type": ["integer", "null"]},
+        "kpi": {
+            "type": "object",
+            "properties": {
+                "metric": {"type": "string"},
+                "source": {"type": "string", "enum": ["event_log", "survey", "manual"]},
+                "unit": {"type": ["string", "null"]},
+            },
+        },
+        "direction": {"type": "string", "enum": ["lower", "higher"]},
+        "baseline": _NUMBER_OR_NULL,
+        "target": {"type": "number"},
+        "current": _NUMBER_OR_NULL,
+        "progress": {**_NUMBER_OR_NULL, "description": "(current − baseline) / (target − baseline)"},
+        "expected": {"type": "number", "description": "share of the time from start to due that has passed"},
+        "status": {
+            "type": "string",
+            "enum": ["no_data", "on_track", "at_risk", "off_track", "achieved", "missed"],
+        },
+        "start": {"type": "string", "format": "date"},
+        "due": {"type": "string", "format": "date"},
+        "review_every_days": {"type": "integer"},
+        "owner_email": {"type": ["string", "null"]},
+        "last_measured_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_check_in_at": {"type": ["string", "null"], "format": "date-time"},
+        "check_in_overdue": {"type": "boolean"},
+        "watermelon": {
+            "type": ["string", "null"],
+            "description": "why a green KPI hides related figures that got worse",
+        },
+        "measurements": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["at", "value", "source"],
+                "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "value": {"type": "number"},
+                    "source": {"type": "string", "enum": ["event_log", "survey", "manual"]},
+                    "event_log_id": {"type": ["integer", "null"]},
+                    "note": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+
+NEW_GOAL = {
+    "type": "object",
+    "required": ["title", "journey_id", "kpi", "direction", "target", "start", "due", "owner_email"],
+    "additionalProperties": False,
+    "properties": {
+        "title": _NAME,
+        "why": _TEXT,
+        "journey_id": {"type": "integer"},
+        "step_id": {"type": ["integer", "null"], "description": "needed by step and survey KPIs"},
+        "kpi": {
+            "type": "object",
+            "required": ["metric", "source"],
+            "properties": {
+                "metric": {
+                    "type": "string",
+                    "description": "event_log: median_case_duration_s, conformance_share, rework_share, "
+                    "cases (journey); median_visit_s, median_wait_before_s, cases_reached_share, "
+                    "rework_cases_share (step). survey: nps, csat, ces. manual: any name",
+                },
+                "source": {"type": "string", "enum": ["event_log", "survey", "manual"]},
+                "unit": {"type": "string", "maxLength": 32},
+            },
+        },
+        "direction": {"type": "string", "enum": ["lower", "higher"]},
+        "baseline": {
+            "type": ["number", "null"],
+            "description": "default: the first measurement (taken at once for measured KPIs)",
+        },
+        "target": {"type": "number"},
+        "start": {"type": "string", "format": "date"},
+        "due": {"type": "string", "format": "date"},
+        "review_every_days": {"type": "integer", "minimum": 1, "maximum": 365, "default": 14},
+        "owner_email": {"type": "string", "format": "email"},
+    },
+}
+
+
+def _goal_paths() -> dict:
+    goal_response = {
+        "description": "The goal",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Goal"}}},
+    }
+    return {
+        "/goals": {
+            "get": {
+                "operationId": "listGoals",
+                "summary": "The organisation's goals with their measurements, soonest due first",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string"}},
+                    {"name": "journey_id", "in": "query", "schema": {"type": "integer"}},
+                    {"name": "owner_email", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "Goals",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "goals": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Goal"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(401, 422),
+                },
+            },
+            "post": {
+                "operationId": "createGoal",
+                "summary": "Set a goal; a measured KPI gets its first measurement (and baseline) at once",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewGoal"}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "Created",
+                        "content": {
+                            "application/json": {
+                                "schema": {"type": "object", "properties": {"id": {"type": "integer"}}}
+                            }
+                        },
+                    },
+                    **_errors(401, 403, 422),
+                },
+            },
+        },
+        "/goals/{goal_id}": {
+            "get": {
+                "operationId": "getGoal",
+                "summary": "A goal: baseline, current, progress, expected, status and measurements",
+                "parameters": [GOAL_ID],
+                "responses": {"200": goal_response, **_errors(401, 404)},
+            }
+        },
+        "/goals/{goal_id}/measurements": {
+            "post": {
+                "operationId": "addGoalMeasurement",
+                "summary": "A measurement of a manual KPI; the goal's status is recomputed",
+                "parameters": [GOAL_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["at", "value"],
+                                "properties": {
+                                    "at": {"type": "string", "description": "ISO date or date-time (UTC)"},
+                                    "value": {"type": "number"},
+                                    "note": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": {**goal_response, "description": "The goal with the new measurement"},
+                    "409": {
+                        "description": "The KPI is measured automatically (from logs or surveys)",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                    },
+                    **_errors(401, 403, 404, 422),
+                },
+            }
+        },
+    }
+
+
 def _errors(*codes: int) -> dict:
     text = {
         401: "No or invalid token",
@@ -434,6 +626,8 @@ def document(server_url: str) -> dict:
                 "JourneyStep": JOURNEY_STEP,
                 "JourneySummary": JOURNEY_SUMMARY,
                 "Measurements": MEASUREMENTS,
+                "Goal": GOAL,
+                "NewGoal": NEW_GOAL,
                 "Me": {
                     "type": "object",
                     "required": ["user", "organisation", "role"],
@@ -609,6 +803,7 @@ def document(server_url: str) -> dict:
             },
             **_journey_paths(),
             **_overlay_paths(),
+            **_goal_paths(),
             "/openapi.json": {
                 "get": {
                     "operationId": "getOpenApi",
