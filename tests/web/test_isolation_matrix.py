@@ -121,6 +121,19 @@ RULES = {
     "orgs.overlay.draft_status": "org",
     "api.put_mapping": "api",
     "api.get_measurements": "api",
+    "orgs.goals.create": "org",
+    "orgs.goals.show": "org",
+    "orgs.goals.edit": "org",
+    "orgs.goals.delete": "org",
+    "orgs.goals.add_measurement": "org",
+    "orgs.goals.add_check_in": "org",
+    "orgs.goals.add_initiative": "org",
+    "orgs.goals.update_initiative": "org",
+    "orgs.goals.settings": "org",
+    "api.create_goal": "api",
+    "api.list_goals": "api",
+    "api.get_goal": "api",
+    "api.add_measurement": "api",
 }
 
 # Rules a viewer may use to change something of their own (leaving the organisation).
@@ -175,6 +188,25 @@ def world(app, tenant_a, tenant_b):
         a_notification = notifications.inbox(editor.id)[0]
         a_share = sharing.create_link(a_journey.id, Actor(owner.id), label="Alpha board members")
         a_log_link, a_snapshot = _measured_link(a_journey.id, a_log.id, a_board.steps[0].id)
+        from webapp.services import goals
+
+        a_goal = goals.create_goal(
+            {
+                "title": "Alpha first-call resolution goal",
+                "journey_id": a_journey.id,
+                "kpi_source": "manual",
+                "kpi_metric": "First-call resolution",
+                "kpi_unit": "%",
+                "direction": "higher",
+                "baseline": 50,
+                "target": 80,
+                "start_on": "2026-01-01",
+                "due_on": "2026-12-31",
+                "owner_id": owner.id,
+            },
+            Actor(owner.id),
+        )
+        a_initiative = goals.add_initiative(a_goal.id, {"title": "Alpha callback pilot"}, Actor(owner.id))
         editor_membership = db.session.scalar(
             sa.select(Membership).join(User).where(User.email == tenant_a.emails["editor"])
         )
@@ -197,6 +229,8 @@ def world(app, tenant_a, tenant_b):
             "token": a_share.secret,
             "log_link_id": a_log_link,
             "snapshot_id": a_snapshot,
+            "goal_id": a_goal.id,
+            "initiative_id": a_initiative.id,
         }
         a_token = issued_token.value
         b_owner = db.session.scalar(sa.select(User).where(User.email == tenant_b.emails["owner"]))
@@ -272,6 +306,8 @@ def _a_secrets(world) -> list[str]:
         "Sam, field sales representative",
         "Alpha private remark",
         "Alpha board members",
+        "Alpha first-call resolution goal",
+        "Alpha callback pilot",
     ]
 
 
