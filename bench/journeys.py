@@ -1,7 +1,8 @@
 """Benchmark the journey map editor against the issue's budget, on PostgreSQL with row-level security.
 
 Budget: a journey of 20 stages x 200 steps renders in under 150 ms of server time; a step edit round
-trip (the inline form's POST, answered with the board fragment) takes under 50 ms of server time.
+trip (the inline form's POST, answered with that step's card and the emotion curve) takes under 50 ms
+of server time.
 "200 steps" is the whole journey (10 per stage): a journey holds at most 2,000 steps.
 
 What it does:
@@ -14,15 +15,16 @@ What it does:
 3. Logs in through the real form with Flask's test client and times, after a warm-up:
    - N renders of the editor page (GET /o/<slug>/journeys/<id>);
    - N step edits as the inline form sends them (POST .../steps/<id> with HX-Request and the CSRF
-     header; the answer is the board fragment);
+     header; the answer is the step's card with the emotion curve out of band);
    - N live-update polls with nothing changed (204) and N that get the board fragment.
    Server time is measured around the WSGI app (request in, whole body out); the client's total is
-   shown beside it.
+   shown beside it, and the SQL statements one request sends (median).
 
     .venv/bin/python bench/journeys.py                       # 50 of each, prints the table
     .venv/bin/python bench/journeys.py --n 200 --write-results
     .venv/bin/python bench/journeys.py --gc-freeze           # gc.freeze() after start-up (see below)
     .venv/bin/python bench/journeys.py --profile             # pyinstrument over 10 renders
+    .venv/bin/python bench/journeys.py --sql                 # the statements of one edit and one poll
 
 --gc-freeze moves everything allocated at start-up into the permanent generation, as a gunicorn
 post_fork hook calling gc.freeze() would: without it, a full collection now and then scans the whole
@@ -174,13 +176,23 @@ def build(app, stages: int, steps: int) -> tuple[str, int, str]:
 
 
 class ServerTimer:
-    """WSGI middleware: the time from the request's arrival to the end of its body."""
+    """WSGI middleware: the time from the request's arrival to the end of its body, and the SQL
+    statements sent meanwhile (counted by `count_statements`)."""
 
     def __init__(self, wsgi_app) -> None:
         self.wsgi_app = wsgi_app
         self.last_s = 0.0
+        self.statements = 0
+        self.last_statements = 0
+
+    def count_statements(self, engine) -> None:
+        def count(*_args) -> None:
+            self.statements += 1
+
+        sa.event.listen(engine, "before_cursor_execute", count)
 
     def __call__(self, environ, start_response):
+        self.statements = 0
         started = time.perf_counter()
         result = self.wsgi_app(environ, start_response)
         try:
@@ -190,6 +202,7 @@ class ServerTimer:
             if close is not None:
                 close()
         self.last_s = time.perf_counter() - started
+        self.last_statements = self.statements
         return body
 
 
@@ -200,6 +213,7 @@ class Series:
     client_ms: list[float]
     budget_ms: float | None = None
     size_bytes: int = 0
+    statements: list[int] | None = None
 
     @staticmethod
     def p95(values: list[float]) -> float:
@@ -211,15 +225,16 @@ class Series:
         budget = f"{self.budget_ms:.0f}" if self.budget_ms else "–"
         verdict = ("yes" if p95 < self.budget_ms else "NO") if self.budget_ms else "–"
         client, kib = statistics.median(self.client_ms), self.size_bytes / 1024
+        sql = f"{statistics.median(self.statements):.0f}" if self.statements else "–"
         return (
             f"{self.name:<44} {len(self.server_ms):>4} {median:>8.1f} {p95:>8.1f} {max(self.server_ms):>8.1f}"
-            f" {client:>9.1f} {kib:>8.0f} {budget:>7} {verdict:>4}"
+            f" {client:>9.1f} {kib:>8.0f} {sql:>4} {budget:>7} {verdict:>4}"
         )
 
 
 HEADER = (
     f"{'request (server ms)':<44} {'n':>4} {'median':>8} {'p95':>8} {'max':>8} {'client-med':>9}"
-    f" {'KiB':>8} {'budget':>7} {'ok':>4}"
+    f" {'KiB':>8} {'SQL':>4} {'budget':>7} {'ok':>4}"
 )
 
 
@@ -246,6 +261,10 @@ class Session:
         assert response.status_code == expect, f"{method} {url}: {response.status_code}"
         return self.timer.last_s * 1000, client_s * 1000, response.get_data()
 
+    def statements(self) -> int:
+        """The SQL statements the last request sent."""
+        return self.timer.last_statements
+
 
 def step_form(number: int, step_id: int, version: int) -> dict:
     """What the inline Edit form of a step posts."""
@@ -268,11 +287,14 @@ def run(app, slug: str, journey_id: int, email: str, n: int, warmup: int) -> lis
 
     timer = ServerTimer(app.wsgi_app)
     app.wsgi_app = timer
+    with app.app_context():
+        from webapp.extensions import db
+
+        timer.count_statements(db.engine)
     session = Session(app, timer, email)
     url = f"/o/{slug}/journeys/{journey_id}"
     hx = {"HX-Request": "true", "X-CSRFToken": session.token}
     with app.app_context():
-        from webapp.extensions import db
         from webapp.models import Organisation
 
         organisation = db.session.scalar(sa.select(Organisation).where(Organisation.slug == slug))
@@ -285,13 +307,14 @@ def run(app, slug: str, journey_id: int, email: str, n: int, warmup: int) -> lis
     def series(name, budget, make_request, count):
         for index in range(warmup):
             make_request(-1 - index)
-        server, client, size = [], [], 0
+        server, client, statements, size = [], [], [], 0
         for index in range(count):
             server_ms, client_ms, body = make_request(index)
             server.append(server_ms)
             client.append(client_ms)
+            statements.append(session.statements())
             size = len(body)
-        return Series(name, server, client, budget, size)
+        return Series(name, server, client, budget, size, statements)
 
     def render(_index):
         return session.timed("GET", url, 200)
@@ -313,7 +336,7 @@ def run(app, slug: str, journey_id: int, email: str, n: int, warmup: int) -> lis
         return int(re.search(r'data-since="(\d+)"', body).group(1))
 
     results = [series("editor page GET (full page)", BUDGET_RENDER_MS, render, n)]
-    results.append(series("step edit POST (HX, answers the board)", BUDGET_EDIT_MS, edit, n))
+    results.append(series("step edit POST (HX, answers step + curve)", BUDGET_EDIT_MS, edit, n))
     current = since()
     results.append(
         series(
@@ -335,6 +358,35 @@ def run(app, slug: str, journey_id: int, email: str, n: int, warmup: int) -> lis
     )
     app.wsgi_app = timer.wsgi_app
     return results
+
+
+def show_sql(app, slug: str, journey_id: int, email: str) -> None:
+    """The SQL statements of one step edit and of one live poll with nothing changed, in order."""
+    sent: list[str] = []
+    timer = ServerTimer(app.wsgi_app)
+    app.wsgi_app = timer
+    session = Session(app, timer, email)
+    url = f"/o/{slug}/journeys/{journey_id}"
+    hx = {"HX-Request": "true", "X-CSRFToken": session.token}
+    body = session.client.get(url, headers=hx).get_data(as_text=True)
+    step_id, version = map(int, re.search(r'data-step-id="(\d+)" data-version="(\d+)"', body).groups())
+    since = int(re.search(r'data-since="(\d+)"', body).group(1))
+    with app.app_context():
+        from webapp.extensions import db
+
+        def record(_connection, _cursor, statement, *_args) -> None:
+            sent.append(" ".join(statement.split())[:150])
+
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+    for label, method, path, expect, kwargs in (
+        ("step edit", "POST", f"{url}/steps/{step_id}", 200, {"data": step_form(0, step_id, version)}),
+        ("live poll, nothing changed", "GET", f"{url}/board?since={since + 1}", 204, {}),
+    ):
+        sent.clear()
+        server_ms, _, _ = session.timed(method, path, expect, headers=hx, **kwargs)
+        print(f"--- {label}: {len(sent)} statements, {server_ms:.1f} ms ---")
+        print("\n".join(sent))
+    app.wsgi_app = timer.wsgi_app
 
 
 def profile(app, slug: str, journey_id: int, email: str) -> None:
@@ -380,6 +432,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--as-owner", action="store_true", help="run the app as the owner (RLS bypassed)")
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before timing")
     parser.add_argument("--profile", action="store_true", help="pyinstrument over 10 renders, no table")
+    parser.add_argument("--sql", action="store_true", help="SQL of one edit and one poll, no table")
     parser.add_argument("--write-results", action="store_true", help="append the table to bench/RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -397,6 +450,9 @@ def main(argv: list[str] | None = None) -> None:
     slug, journey_id, email = build(app, args.stages, args.steps)
     if args.profile:
         profile(app, slug, journey_id, email)
+        return
+    if args.sql:
+        show_sql(app, slug, journey_id, email)
         return
 
     if args.gc_freeze:

@@ -226,3 +226,67 @@ def test_details_persona_owner_and_save_as_template(app, tenant_a, client):
     client.post(f"{url}/template", data={"csrf_token": csrf_token(html), "name": "Ward hardware"})
     listing = client.get(f"/o/{tenant_a.slug}/journeys").get_data(as_text=True)
     assert "Ward hardware" in listing and "your template" in listing
+
+
+def test_a_step_edit_answers_its_card_in_few_queries_whatever_the_map(app, tenant_a, client):
+    import sqlalchemy as sa
+
+    from webapp.extensions import db
+
+    login(client, "editor@a.example")
+    url = _new_from_template(client, tenant_a.slug)
+    page = client.get(url).get_data(as_text=True)
+    step_id, version = _first_step(page)
+    cell = {
+        "stage_id": re.search(r'class="stage" data-stage-id="(\d+)"', page).group(1),
+        "lane_id": re.search(r'class="lane" data-lane-id="(\d+)"', page).group(1),
+    }
+    for number in range(30):  # a bigger map must not cost more queries
+        _hx(client, f"{url}/steps", {**cell, "name": f"Extra {number}"}, page)
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def count(*_args):
+        statements.append(1)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        saved = _hx(client, f"{url}/steps/{step_id}", {"expected_version": version, "emotion": "-3"}, page)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    body = saved.get_data(as_text=True)
+    assert saved.status_code == 200
+    assert body.count('<li class="step') == 1 and f'id="step-{step_id}"' in body  # that step, not the board
+    assert 'id="emotion-curve"' in body and 'hx-swap-oob="true"' in body and "<polyline" in body
+    assert 'id="board"' not in body
+    assert len(statements) <= 20, len(statements)
+
+
+def test_edits_of_elements_deleted_meanwhile_say_who_and_foreign_ids_are_404(app, tenant_a, make_client):
+    anna, ben = make_client(), make_client()
+    login(anna, "editor@a.example")
+    login(ben, "admin@a.example")
+    url = _new_from_template(anna, tenant_a.slug)
+    other = _new_from_template(anna, tenant_a.slug, title="Another map")
+    page = anna.get(url).get_data(as_text=True)
+    ben_page = ben.get(url).get_data(as_text=True)
+    step_id, version = _first_step(page)
+    deleted = _hx(anna, f"{url}/steps/{step_id}/delete", {"expected_version": version}, page)
+    assert deleted.status_code == 200
+    stale = _hx(ben, f"{url}/steps/{step_id}", {"expected_version": version, "name": "Too late"}, ben_page)
+    assert stale.status_code == 422 and stale.headers["HX-Retarget"] == "#editor-messages"
+    assert "deleted by editor@a.example" in stale.get_data(as_text=True)
+    # A step of another journey of the same organisation is not this journey's: 404, as for a stranger.
+    other_step, other_version = _first_step(anna.get(other).get_data(as_text=True))
+    for path in ("", "/move", "/delete", "/notes"):
+        answer = _hx(anna, f"{url}/steps/{other_step}{path}", {"expected_version": other_version}, page)
+        assert answer.status_code == 404, path
+    other_stage = re.search(r'class="stage" data-stage-id="(\d+)"', anna.get(other).get_data(as_text=True))
+    moved = _hx(
+        anna,
+        f"{url}/stages/{other_stage.group(1)}",
+        {"expected_version": "1", "action": "move", "position": "0"},
+        page,
+    )
+    assert moved.status_code == 404

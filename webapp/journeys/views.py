@@ -36,21 +36,34 @@ def _board(journey_id: int):
         abort(404)
 
 
-def _last_change_id(journey_id: int) -> int:
-    changes = service.history(journey_id, limit=1)
-    return changes[0].id if changes else 0
+def _journey(journey_id: int):
+    """The journey in the URL, or 404 (the same for another organisation's): one query, not the board."""
+    try:
+        return service.get_journey(journey_id)
+    except NotFound:
+        abort(404)
 
 
-def _render_board(journey_id: int, status: int = 200):
+def _marker(journey_id: int) -> int:
+    try:
+        return service.change_marker(journey_id)
+    except NotFound:
+        abort(404)
+
+
+def _render_board(journey_id: int, status: int = 200, since: int | None = None):
     from webapp.services.accounts import members
 
+    # The marker is read before the board: a change committed in between is then drawn and polled
+    # again, never drawn-over and missed.
+    since = _marker(journey_id) if since is None else since
     board = _board(journey_id)
     fragment_only = _is_htmx() and not request.headers.get("HX-History-Restore-Request")
     html = render(
         "journeys/show.html",
         "journeys/_board.html",
         board=board,
-        since=_last_change_id(journey_id),
+        since=since,
         channels=CHANNELS,
         note_kinds=NOTE_KINDS,
         personas=[] if fragment_only else service.list_personas(),
@@ -95,7 +108,7 @@ def _refused(journey_id: int, error: ServiceError):
     return redirect(url_for("orgs.journeys.show", journey_id=journey_id))
 
 
-def _call(journey_id: int, function, *args: Any, message: str | None = None, **kwargs: Any):
+def _call(journey_id: int, function, /, *args: Any, message: str | None = None, **kwargs: Any):
     try:
         function(*args, **kwargs)
     except ServiceError as error:
@@ -103,19 +116,11 @@ def _call(journey_id: int, function, *args: Any, message: str | None = None, **k
     return _done(journey_id, message)
 
 
-def _owned(board, *, stage_id=None, lane_id=None, step_id=None) -> None:
-    """404 unless the ids name parts of this journey (a URL cannot reach into another journey)."""
-    if stage_id is not None and stage_id not in {s.id for s in board.stages}:
-        abort(404)
-    if lane_id is not None and lane_id not in {lane.id for lane in board.lanes}:
-        abort(404)
-    if step_id is not None and step_id not in {s.id for s in board.steps}:
-        abort(404)
-
-
-def _version() -> int:
+def _version(journey_id: int) -> int:
+    """The version the form was based on; 400 without one (after a 404 for another organisation's)."""
     value = request.form.get("expected_version", type=int)
     if value is None:
+        _journey(journey_id)
         abort(400, description="The form lacks the version it was based on; reload the page.")
     return value
 
@@ -225,18 +230,17 @@ def show(journey_id: int):
 
 @bp.get("/<int:journey_id>/board")
 def board(journey_id: int):
-    """The board for live updates: 204 when nothing changed since `since`."""
-    _board(journey_id)  # 404 for other organisations
-    since = request.args.get("since", type=int)
-    if since is not None and since == _last_change_id(journey_id):
+    """The board for live updates: 204 when nothing changed since `since` (one indexed query)."""
+    marker = _marker(journey_id)  # 404 for other organisations
+    if request.args.get("since", type=int) == marker:
         return Response(status=204)
-    return _render_board(journey_id)
+    return _render_board(journey_id, since=marker)
 
 
 @bp.get("/<int:journey_id>/presence")
 def presence(journey_id: int):
     """Who else has this journey open (each open editor reports itself every few seconds)."""
-    _board(journey_id)
+    _journey(journey_id)
     from webapp.queue import redis_connection
 
     key = f"journeylens:presence:{g.organisation.id}:{journey_id}"
@@ -264,7 +268,12 @@ def update(journey_id: int):
         if key in form:
             changes[key] = form.get(key, type=int)
     return _call(
-        journey_id, service.update_journey, journey_id, changes, actor(), expected_version=_version()
+        journey_id,
+        service.update_journey,
+        journey_id,
+        changes,
+        actor(),
+        expected_version=_version(journey_id),
     )
 
 
@@ -276,23 +285,23 @@ def add_stage(journey_id: int):
 
 
 def _edit_column_or_row(journey_id: int, element_id: int, rename, reorder, delete):
-    """Rename, move (to a position) or delete a stage or a lane, per the form's `action`."""
+    """Rename, move (to a position) or delete a stage or a lane, per the form's `action` (the service
+    checks that it belongs to this journey)."""
     action = request.form.get("action", "rename")
-    version = _version()
+    in_journey = {"expected_version": _version(journey_id), "journey_id": journey_id}
     if action == "delete":
-        return _call(journey_id, delete, element_id, actor(), expected_version=version)
+        return _call(journey_id, delete, element_id, actor(), **in_journey)
     if action == "move":
         position = request.form.get("position", type=int) or 0
-        return _call(journey_id, reorder, element_id, position, actor(), expected_version=version)
+        return _call(journey_id, reorder, element_id, position, actor(), **in_journey)
     name = request.form.get("name", "")
-    return _call(journey_id, rename, element_id, name, actor(), expected_version=version)
+    return _call(journey_id, rename, element_id, name, actor(), **in_journey)
 
 
 @bp.post("/<int:journey_id>/stages/<int:stage_id>")
 @require_role(Role.EDITOR)
 def edit_stage(journey_id: int, stage_id: int):
-    """Rename, move or delete a stage."""
-    _owned(_board(journey_id), stage_id=stage_id)
+    """Rename, move (buttons, or dragging its header) or delete a stage."""
     return _edit_column_or_row(
         journey_id, stage_id, service.rename_stage, service.reorder_stage, service.delete_stage
     )
@@ -309,7 +318,6 @@ def add_lane(journey_id: int):
 @require_role(Role.EDITOR)
 def edit_lane(journey_id: int, lane_id: int):
     """Rename, move or delete a lane."""
-    _owned(_board(journey_id), lane_id=lane_id)
     return _edit_column_or_row(
         journey_id, lane_id, service.rename_lane, service.reorder_lane, service.delete_lane
     )
@@ -320,11 +328,14 @@ def edit_lane(journey_id: int, lane_id: int):
 def add_step(journey_id: int):
     """Add a step to a cell (stage × lane)."""
     form = request.form
-    board = _board(journey_id)
-    stage_id, lane_id = form.get("stage_id", type=int), form.get("lane_id", type=int)
-    _owned(board, stage_id=stage_id, lane_id=lane_id)
     return _call(
-        journey_id, service.add_step, stage_id, lane_id, {"name": form.get("name") or "New step"}, actor()
+        journey_id,
+        service.add_step,
+        form.get("stage_id", type=int),
+        form.get("lane_id", type=int),
+        {"name": form.get("name") or "New step"},
+        actor(),
+        journey_id=journey_id,
     )
 
 
@@ -350,18 +361,18 @@ def _step_changes(form) -> dict[str, Any]:
 @bp.post("/<int:journey_id>/steps/<int:step_id>")
 @require_role(Role.EDITOR)
 def edit_step(journey_id: int, step_id: int):
-    """Update a step's fields (with the version the form was based on); htmx gets only that step back."""
+    """Update a step's fields (with the version the form was based on); htmx gets only that step back,
+    with the emotion curve out of band, drawn without loading the rest of the board."""
+    changes, version = _step_changes(request.form), _version(journey_id)
     try:
-        service.step_of(journey_id, step_id)
-        service.update_step(step_id, _step_changes(request.form), actor(), expected_version=_version())
+        service.update_step(step_id, changes, actor(), expected_version=version, journey_id=journey_id)
+        card = service.step_card(journey_id, step_id) if _is_htmx() else None
     except ServiceError as error:
         return _refused(journey_id, error)
-    if not _is_htmx():
+    if card is None:
         return _done(journey_id)
-    board = _board(journey_id)
-    step = next(s for s in board.steps if s.id == step_id)
     return render(
-        "journeys/_step_update.html", step=step, board=board, channels=CHANNELS, note_kinds=NOTE_KINDS
+        "journeys/_step_update.html", step=card.step, board=card, channels=CHANNELS, note_kinds=NOTE_KINDS
     )
 
 
@@ -369,7 +380,6 @@ def edit_step(journey_id: int, step_id: int):
 @require_role(Role.EDITOR)
 def move_step(journey_id: int, step_id: int):
     """Move a step to a stage, lane and position (drag and drop, or the keyboard form)."""
-    _owned(_board(journey_id), step_id=step_id)
     form = request.form
     return _call(
         journey_id,
@@ -379,7 +389,8 @@ def move_step(journey_id: int, step_id: int):
         stage_id=form.get("stage_id", type=int),
         lane_id=form.get("lane_id", type=int),
         position=form.get("position", type=int),
-        expected_version=_version(),
+        expected_version=_version(journey_id),
+        journey_id=journey_id,
     )
 
 
@@ -387,27 +398,30 @@ def move_step(journey_id: int, step_id: int):
 @require_role(Role.EDITOR)
 def delete_step(journey_id: int, step_id: int):
     """Delete a step (undo brings it back)."""
-    _owned(_board(journey_id), step_id=step_id)
-    return _call(journey_id, service.delete_step, step_id, actor(), expected_version=_version())
+    return _call(
+        journey_id,
+        service.delete_step,
+        step_id,
+        actor(),
+        expected_version=_version(journey_id),
+        journey_id=journey_id,
+    )
 
 
 @bp.post("/<int:journey_id>/steps/<int:step_id>/notes")
 @require_role(Role.EDITOR)
 def add_note(journey_id: int, step_id: int):
     """Pin a pain point, opportunity, idea or question to a step."""
-    _owned(_board(journey_id), step_id=step_id)
     form = request.form
-    return _call(journey_id, service.add_note, step_id, form.get("kind", ""), form.get("text", ""), actor())
+    kind, text = form.get("kind", ""), form.get("text", "")
+    return _call(journey_id, service.add_note, step_id, kind, text, actor(), journey_id=journey_id)
 
 
 @bp.post("/<int:journey_id>/notes/<int:note_id>/delete")
 @require_role(Role.EDITOR)
 def delete_note(journey_id: int, note_id: int):
     """Remove a note."""
-    board = _board(journey_id)
-    if note_id not in {n.id for notes in board.notes.values() for n in notes}:
-        abort(404)
-    return _call(journey_id, service.delete_note, note_id, actor())
+    return _call(journey_id, service.delete_note, note_id, actor(), journey_id=journey_id)
 
 
 @bp.post("/<int:journey_id>/undo")
@@ -421,7 +435,7 @@ def undo(journey_id: int):
 @require_role(Role.EDITOR)
 def duplicate(journey_id: int):
     """Copy the journey (for example the current state as a start for the future state)."""
-    _board(journey_id)
+    _journey(journey_id)
     state = request.form.get("state") or None
     try:
         copy = service.duplicate_journey(journey_id, actor(), state=state)
@@ -435,7 +449,7 @@ def duplicate(journey_id: int):
 @require_role(Role.EDITOR)
 def archive(journey_id: int):
     """Archive (or, with restore=1, bring back) a journey."""
-    _board(journey_id)
+    _journey(journey_id)
     function = service.restore_journey if request.form.get("restore") else service.archive_journey
     return _call(journey_id, function, journey_id, actor(), message="Done.")
 
@@ -444,7 +458,7 @@ def archive(journey_id: int):
 @require_role(Role.EDITOR)
 def save_template(journey_id: int):
     """Save the journey as an organisation template."""
-    _board(journey_id)
+    _journey(journey_id)
     return _call(
         journey_id,
         service.save_as_template,
@@ -471,7 +485,7 @@ def history(journey_id: int):
 @require_role(Role.EDITOR)
 def save_version(journey_id: int):
     """Name the current content (e.g. "Workshop 3 March")."""
-    _board(journey_id)
+    _journey(journey_id)
     try:
         service.save_named_version(journey_id, request.form.get("name", ""), actor())
         flash("Version saved.", "success")
@@ -484,7 +498,7 @@ def save_version(journey_id: int):
 @require_role(Role.EDITOR)
 def restore_version(journey_id: int, version_id: int):
     """Put a named version back (recorded in the history, so it can be undone the same way)."""
-    _board(journey_id)
+    _journey(journey_id)
     try:
         service.restore_version(journey_id, version_id, actor())
     except NotFound:
@@ -499,21 +513,21 @@ def restore_version(journey_id: int, version_id: int):
 @bp.get("/<int:journey_id>/export.json")
 def export_json(journey_id: int):
     """The journey as JSON (imports back exactly)."""
-    board = _board(journey_id)
+    journey = _journey(journey_id)
     body = json.dumps(service.export_json(journey_id), indent=2, ensure_ascii=False)
     return Response(
         body,
         mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="journey-{board.journey.id}.json"'},
+        headers={"Content-Disposition": f'attachment; filename="journey-{journey.id}.json"'},
     )
 
 
 @bp.get("/<int:journey_id>/export.csv")
 def export_csv(journey_id: int):
     """One row per step, safe to open in a spreadsheet."""
-    board = _board(journey_id)
+    journey = _journey(journey_id)
     return Response(
         service.export_csv(journey_id),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="journey-{board.journey.id}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="journey-{journey.id}.csv"'},
     )

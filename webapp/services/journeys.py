@@ -75,12 +75,56 @@ def get_journey(journey_id: int) -> Journey:
     return journey
 
 
-def step_of(journey_id: int, step_id: int) -> Step:
-    """A step of this journey (NotFound for a step of another journey or organisation)."""
-    step = db.session.scalar(sa.select(Step).where(Step.id == step_id, Step.journey_id == journey_id))
-    if step is None:
-        raise NotFound("No such step in this journey.")
-    return step
+def change_marker(journey_id: int) -> int:
+    """The id of the journey's newest change (0 before any), in one indexed query: a live view redraws
+    only when it moved on. NotFound for a journey that is not the current organisation's."""
+    newest = (
+        sa.select(sa.func.max(JourneyChange.id))
+        .where(JourneyChange.journey_id == Journey.id)
+        .scalar_subquery()
+    )
+    row = db.session.execute(sa.select(Journey.id, newest).where(Journey.id == journey_id)).first()
+    if row is None:
+        raise NotFound("No such journey.")
+    return row[1] or 0
+
+
+def stage_of(journey_id: int, stage_id: Any) -> Stage:
+    """A stage of this journey; NotFound for another journey's or organisation's, saying who deleted it
+    when this journey's history knows."""
+    return _element_of(Stage, "stage", journey_id, stage_id)
+
+
+def lane_of(journey_id: int, lane_id: Any) -> Lane:
+    """A lane of this journey (NotFound otherwise, as for stage_of)."""
+    return _element_of(Lane, "lane", journey_id, lane_id)
+
+
+def step_of(journey_id: int, step_id: Any) -> Step:
+    """A step of this journey (NotFound otherwise, as for stage_of)."""
+    return _element_of(Step, "step", journey_id, step_id)
+
+
+def note_of(journey_id: int, note_id: Any) -> StepNote:
+    """A note on a step of this journey (NotFound otherwise, as for stage_of)."""
+    note = db.session.scalar(
+        sa.select(StepNote)
+        .join(Step, Step.id == StepNote.step_id)
+        .where(StepNote.id == _id(note_id), Step.journey_id == journey_id)
+    )
+    if note is None:
+        raise _missing("note", journey_id, note_id)
+    return note
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One stage on the emotion curve: its steps' average emotion (None without steps), its pain points."""
+
+    stage_id: int
+    stage_name: str
+    average_emotion: float | None
+    pain_points: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +141,41 @@ class Board:
         """The steps in one stage and one lane, in order."""
         return [s for s in self.steps if s.stage_id == stage_id and s.lane_id == lane_id]
 
+    def curve(self) -> list[CurvePoint]:
+        """The emotion curve across the stages, from what is loaded (no query)."""
+        emotions: dict[int, list[int]] = {}
+        pains: dict[int, int] = {}
+        for step in self.steps:
+            emotions.setdefault(step.stage_id, []).append(step.emotion)
+            pain = sum(1 for note in self.notes.get(step.id, ()) if note.kind == "pain_point")
+            pains[step.stage_id] = pains.get(step.stage_id, 0) + pain
+        return [
+            CurvePoint(
+                stage.id,
+                stage.name,
+                sum(emotions[stage.id]) / len(emotions[stage.id]) if stage.id in emotions else None,
+                pains.get(stage.id, 0),
+            )
+            for stage in self.stages
+        ]
+
+
+@dataclass(frozen=True)
+class StepCard:
+    """What the editor redraws after a step edit: that step with its notes, the stages and lanes its Move
+    form offers, and the emotion curve (the same names as Board, so the same templates draw it)."""
+
+    journey: Journey
+    step: Step
+    stages: list[Stage]
+    lanes: list[Lane]
+    notes: dict[int, list[StepNote]]
+    curve_points: list[CurvePoint]
+
+    def curve(self) -> list[CurvePoint]:
+        """The emotion curve across the stages (computed by the database)."""
+        return self.curve_points
+
 
 def board(journey_id: int) -> Board:
     """Everything needed to draw a journey, in four queries."""
@@ -105,6 +184,38 @@ def board(journey_id: int) -> Board:
     return Board(
         journey, _lanes(journey.id), _stages(journey.id), steps, _notes_by_step([s.id for s in steps])
     )
+
+
+def step_card(journey_id: int, step_id: int) -> StepCard:
+    """One step and what its card needs, without loading the other steps: four small queries whatever
+    the size of the journey (the database sums the emotion curve)."""
+    row = db.session.execute(
+        sa.select(Step, Journey)
+        .join(Journey, Journey.id == Step.journey_id)
+        .where(Step.id == _id(step_id), Step.journey_id == journey_id)
+    ).first()
+    if row is None:
+        get_journey(journey_id)
+        raise _missing("step", journey_id, step_id)
+    step, journey = row
+    in_stage = Step.stage_id == Stage.id
+    emotion_total = sa.select(sa.func.sum(Step.emotion)).where(in_stage).scalar_subquery()
+    step_count = sa.select(sa.func.count(Step.id)).where(in_stage).scalar_subquery()
+    pain_points = (
+        sa.select(sa.func.count(StepNote.id))
+        .join(Step, Step.id == StepNote.step_id)
+        .where(in_stage, StepNote.kind == "pain_point")
+        .scalar_subquery()
+    )
+    stages, curve = [], []
+    for stage, total, count, pains in db.session.execute(
+        sa.select(Stage, emotion_total, step_count, pain_points)
+        .where(Stage.journey_id == journey.id)
+        .order_by(Stage.position, Stage.id)
+    ):
+        stages.append(stage)
+        curve.append(CurvePoint(stage.id, stage.name, total / count if count else None, pains))
+    return StepCard(journey, step, stages, _lanes(journey.id), _notes_by_step([step.id]), curve)
 
 
 def list_journeys(
@@ -506,9 +617,11 @@ def add_stage(journey_id: int, name: str, actor: Actor, *, position: int | None 
 
 
 @use_case
-def rename_stage(stage_id: int, name: str, actor: Actor, *, expected_version: int) -> Stage:
+def rename_stage(
+    stage_id: int, name: str, actor: Actor, *, expected_version: int, journey_id: int | None = None
+) -> Stage:
     """Give a stage another name."""
-    journey, stage = _lock_element(Stage, "stage", stage_id)
+    journey, stage = _lock_element(Stage, "stage", stage_id, journey_id)
     name = fmt.stage_name(name, "")
     if name == stage.name:
         return stage
@@ -521,16 +634,20 @@ def rename_stage(stage_id: int, name: str, actor: Actor, *, expected_version: in
 
 
 @use_case
-def reorder_stage(stage_id: int, position: int, actor: Actor, *, expected_version: int) -> Stage:
+def reorder_stage(
+    stage_id: int, position: int, actor: Actor, *, expected_version: int, journey_id: int | None = None
+) -> Stage:
     """Move a stage to `position` among the journey's stages."""
-    journey, stage = _lock_element(Stage, "stage", stage_id)
+    journey, stage = _lock_element(Stage, "stage", stage_id, journey_id)
     return _reorder(journey, stage, "stage", _stages(journey.id), position, expected_version, actor)
 
 
 @use_case
-def delete_stage(stage_id: int, actor: Actor, *, expected_version: int) -> None:
+def delete_stage(
+    stage_id: int, actor: Actor, *, expected_version: int, journey_id: int | None = None
+) -> None:
     """Delete a stage with its steps and their notes (undo_last_delete brings them back)."""
-    journey, stage = _lock_element(Stage, "stage", stage_id)
+    journey, stage = _lock_element(Stage, "stage", stage_id, journey_id)
     _check_version("stage", stage, expected_version, "delete", None)
     steps = _steps_in_stage(stage.id)
     before = {**_stage_json(stage), "steps": _step_snapshots(steps)}
@@ -572,9 +689,11 @@ def add_lane(journey_id: int, name: str, actor: Actor, *, position: int | None =
 
 
 @use_case
-def rename_lane(lane_id: int, name: str, actor: Actor, *, expected_version: int) -> Lane:
+def rename_lane(
+    lane_id: int, name: str, actor: Actor, *, expected_version: int, journey_id: int | None = None
+) -> Lane:
     """Give a lane another (unique) name."""
-    journey, lane = _lock_element(Lane, "lane", lane_id)
+    journey, lane = _lock_element(Lane, "lane", lane_id, journey_id)
     name = fmt.lane_name(name, "")
     if name == lane.name:
         return lane
@@ -588,16 +707,18 @@ def rename_lane(lane_id: int, name: str, actor: Actor, *, expected_version: int)
 
 
 @use_case
-def reorder_lane(lane_id: int, position: int, actor: Actor, *, expected_version: int) -> Lane:
+def reorder_lane(
+    lane_id: int, position: int, actor: Actor, *, expected_version: int, journey_id: int | None = None
+) -> Lane:
     """Move a lane to `position` among the journey's lanes."""
-    journey, lane = _lock_element(Lane, "lane", lane_id)
+    journey, lane = _lock_element(Lane, "lane", lane_id, journey_id)
     return _reorder(journey, lane, "lane", _lanes(journey.id), position, expected_version, actor)
 
 
 @use_case
-def delete_lane(lane_id: int, actor: Actor, *, expected_version: int) -> None:
+def delete_lane(lane_id: int, actor: Actor, *, expected_version: int, journey_id: int | None = None) -> None:
     """Delete a lane with its steps and their notes (undo_last_delete brings them back)."""
-    journey, lane = _lock_element(Lane, "lane", lane_id)
+    journey, lane = _lock_element(Lane, "lane", lane_id, journey_id)
     _check_version("lane", lane, expected_version, "delete", None)
     steps = list(
         db.session.scalars(
@@ -628,10 +749,16 @@ def delete_lane(lane_id: int, actor: Actor, *, expected_version: int) -> None:
 
 @use_case
 def add_step(
-    stage_id: int, lane_id: int, fields: Mapping[str, Any], actor: Actor, *, position: int | None = None
+    stage_id: int,
+    lane_id: int,
+    fields: Mapping[str, Any],
+    actor: Actor,
+    *,
+    position: int | None = None,
+    journey_id: int | None = None,
 ) -> Step:
     """A new step in a stage and lane, at `position` within the stage (None: last)."""
-    journey, stage = _lock_element(Stage, "stage", stage_id)
+    journey, stage = _lock_element(Stage, "stage", stage_id, journey_id)
     lane = _lane_in(journey, lane_id)
     cleaned = fmt.step_fields(dict(fields), partial=False)
     count = db.session.scalar(
@@ -648,9 +775,16 @@ def add_step(
 
 
 @use_case
-def update_step(step_id: int, changes: Mapping[str, Any], actor: Actor, *, expected_version: int) -> Step:
+def update_step(
+    step_id: int,
+    changes: Mapping[str, Any],
+    actor: Actor,
+    *,
+    expected_version: int,
+    journey_id: int | None = None,
+) -> Step:
     """Change a step's fields (name, description, channel, touchpoint, owner_team, emotion, ...)."""
-    journey, step = _lock_element(Step, "step", step_id)
+    journey, step = _lock_element(Step, "step", step_id, journey_id)
     wanted = fmt.step_fields(dict(changes), partial=True)
     diff = {k: v for k, v in wanted.items() if getattr(step, k) != v}
     if not diff:
@@ -673,12 +807,13 @@ def move_step(
     stage_id: int | None = None,
     lane_id: int | None = None,
     position: int | None = None,
+    journey_id: int | None = None,
 ) -> Step:
     """Move a step within its stage, to another stage and/or lane of the same journey, to `position`.
 
     Left out: the same stage, the same lane, and (in the same stage) the same position, else last.
     """
-    journey, step = _lock_element(Step, "step", step_id)
+    journey, step = _lock_element(Step, "step", step_id, journey_id)
     target_stage = step.stage_id if stage_id is None else _stage_in(journey, stage_id).id
     target_lane = step.lane_id if lane_id is None else _lane_in(journey, lane_id).id
     position = _position(position)
@@ -704,9 +839,9 @@ def move_step(
 
 
 @use_case
-def delete_step(step_id: int, actor: Actor, *, expected_version: int) -> None:
+def delete_step(step_id: int, actor: Actor, *, expected_version: int, journey_id: int | None = None) -> None:
     """Delete a step with its notes (undo_last_delete brings it back)."""
-    journey, step = _lock_element(Step, "step", step_id)
+    journey, step = _lock_element(Step, "step", step_id, journey_id)
     _check_version("step", step, expected_version, "delete", None)
     before = _step_snapshots([step])[0]
     db.session.delete(step)
@@ -719,9 +854,9 @@ def delete_step(step_id: int, actor: Actor, *, expected_version: int) -> None:
 
 
 @use_case
-def add_note(step_id: int, kind: str, text: str, actor: Actor) -> StepNote:
+def add_note(step_id: int, kind: str, text: str, actor: Actor, *, journey_id: int | None = None) -> StepNote:
     """Pin a pain point, opportunity, idea or question to a step (a change of the step: its version moves)."""
-    journey, step = _lock_element(Step, "step", step_id)
+    journey, step = _lock_element(Step, "step", step_id, journey_id)
     cleaned = fmt.note({"kind": kind, "text": text}, "")
     count = db.session.scalar(
         sa.select(sa.func.count()).select_from(StepNote).where(StepNote.step_id == step.id)
@@ -738,12 +873,14 @@ def add_note(step_id: int, kind: str, text: str, actor: Actor) -> StepNote:
 
 
 @use_case
-def delete_note(note_id: int, actor: Actor) -> None:
+def delete_note(note_id: int, actor: Actor, *, journey_id: int | None = None) -> None:
     """Remove a note from its step (undo_last_delete brings it back)."""
+    if journey_id is not None:
+        note_of(journey_id, note_id)  # 404 for another journey's note, "deleted by" for a deleted one
     note = db.session.scalar(sa.select(StepNote).where(StepNote.id == note_id))
     if note is None:
         raise _gone("note", note_id)
-    journey, step = _lock_element(Step, "step", note.step_id)
+    journey, step = _lock_element(Step, "step", note.step_id, journey_id)
     note = db.session.scalar(
         sa.select(StepNote).where(StepNote.id == note_id).execution_options(populate_existing=True)
     )
@@ -956,8 +1093,25 @@ def _journey_for_update(journey_id: int) -> Journey:
     return journey
 
 
-def _lock_element(model: type[Element], entity: str, element_id: int) -> tuple[Journey, Any]:
-    """An element and its journey, locked; re-read after the lock so a write committed meanwhile is seen."""
+def _lock_element(
+    model: type[Element], entity: str, element_id: int, journey_id: int | None = None
+) -> tuple[Journey, Any]:
+    """An element and its journey, locked; re-read after the lock so a write committed meanwhile is seen.
+
+    With `journey_id` (the journey a URL names), the journey is locked first and the element must be one
+    of its own: a stale or foreign id costs no extra query on the way to the write.
+    """
+    if journey_id is not None:
+        journey = _journey_for_update(journey_id)
+        element = db.session.scalar(
+            sa.select(model)
+            .where(model.id == _id(element_id), model.journey_id == journey.id)
+            .execution_options(populate_existing=True)
+        )
+        if element is None:
+            raise _missing(entity, journey.id, element_id)
+        _editable(journey)
+        return journey, element
     element = db.session.scalar(sa.select(model).where(model.id == element_id))
     if element is None:
         raise _gone(entity, element_id)
@@ -969,6 +1123,39 @@ def _lock_element(model: type[Element], entity: str, element_id: int) -> tuple[J
         raise _gone(entity, element_id)
     _editable(journey)
     return journey, element
+
+
+def _id(value: Any) -> int | None:
+    """An id as given by a caller; anything but a whole number names nothing (None)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _element_of(model: type[Element], entity: str, journey_id: int, element_id: Any) -> Any:
+    element = db.session.scalar(
+        sa.select(model).where(model.id == _id(element_id), model.journey_id == journey_id)
+    )
+    if element is None:
+        raise _missing(entity, journey_id, element_id)
+    return element
+
+
+def _missing(entity: str, journey_id: int, element_id: Any) -> NotFound:
+    """NotFound for an element that is not in this journey. When this journey's history knows it, someone
+    deleted it: say who (as `_gone` does). Otherwise it never was here: a plain "no such", the same for
+    another journey's or another organisation's id."""
+    if _id(element_id) is not None:
+        known = db.session.scalar(
+            sa.select(JourneyChange.id)
+            .where(
+                JourneyChange.journey_id == journey_id,
+                JourneyChange.entity == entity,
+                JourneyChange.entity_id == element_id,
+            )
+            .limit(1)
+        )
+        if known is not None:
+            return _gone(entity, element_id)
+    return NotFound(f"No such {LABELS[entity]} in this journey.", f"{entity}_id")
 
 
 def _editable(journey: Journey) -> None:
