@@ -229,7 +229,7 @@ def _chunks(
                 raise MiningInputError(
                     f"'{path.name}' expands more than {MAX_COMPRESSION_RATIO}x when decompressed (over "
                     f"{_mib(size)} from {_mib(raw.tell())}); event logs compress far less, so this looks "
-                    "like a decompression bomb and was refused."
+                    "like a decompression bomb and was refused. If it is a real log, upload it uncompressed."
                 )
             yield chunk
             if progress is not None:
