@@ -84,6 +84,7 @@ RULES = {
     "orgs.journeys.history": "org",
     "orgs.journeys.save_version": "org",
     "orgs.journeys.restore_version": "org",
+    "orgs.journeys.restore_change": "org",
     "orgs.journeys.export_json": "org",
     "orgs.journeys.export_csv": "org",
     "orgs.journeys.start_export": "org",
@@ -221,6 +222,7 @@ def world(app, tenant_a, tenant_b):
             "step_id": a_board.steps[0].id,
             "note_id": next(n.id for notes in a_board.notes.values() for n in notes),
             "version_id": a_version.id,
+            "change_id": journeys.history(a_journey.id, limit=1)[0].id,
             "job_id": "nonexistent",  # an export job: B must get 404 whatever the id
             "secret": issued_invitation.path.rsplit("/", 1)[1],
             "comment_id": a_comment.id,

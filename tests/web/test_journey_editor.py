@@ -290,3 +290,45 @@ def test_edits_of_elements_deleted_meanwhile_say_who_and_foreign_ids_are_404(app
         page,
     )
     assert moved.status_code == 404
+
+
+def test_history_offers_every_change_as_a_point_to_restore(app, tenant_a, make_client):
+    editor, viewer = make_client(), make_client()
+    login(editor, "editor@a.example")
+    login(viewer, "viewer@a.example")
+    url = _new_from_template(editor, tenant_a.slug)
+    page = editor.get(url).get_data(as_text=True)
+    step_id, version = _first_step(page)
+    for number, name in enumerate(("Renamed once", "Renamed twice")):
+        _hx(editor, f"{url}/steps/{step_id}", {"expected_version": version + number, "name": name}, page)
+    timeline = editor.get(f"{url}/history").get_data(as_text=True)
+    change_ids = re.findall(r'<li id="change-(\d+)"', timeline)
+    assert len(change_ids) == 3  # created from the template, two renames; newest first
+    buttons = re.findall(r"/history/(\d+)/restore", timeline)
+    assert buttons == change_ids[1:]  # every change but the newest, which is the map as it is now
+    assert timeline.count("Restore the journey as it was after this change") == 2
+    assert "Restore the journey as it was after this change" not in viewer.get(f"{url}/history").get_data(
+        as_text=True
+    )
+
+    at_first_rename = change_ids[1]
+    restored = editor.post(
+        f"{url}/history/{at_first_rename}/restore",
+        data={"csrf_token": csrf_token(timeline)},
+        follow_redirects=True,
+    )
+    board = restored.get_data(as_text=True)
+    assert f"Restored as it was after change #{at_first_rename}" in board
+    assert "Renamed once" in board and "Renamed twice" not in board
+    timeline = editor.get(f"{url}/history").get_data(as_text=True)
+    assert f"Restored the journey as it was after change #{at_first_rename}" in timeline
+    # Restoring the change before the restore undoes it.
+    undo_point = re.findall(r'<li id="change-(\d+)"', timeline)[1]
+    editor.post(f"{url}/history/{undo_point}/restore", data={"csrf_token": csrf_token(timeline)})
+    assert "Renamed twice" in editor.get(url).get_data(as_text=True)
+    # The newest change is the map as it is: nothing to restore, nothing recorded.
+    newest = re.findall(r'<li id="change-(\d+)"', editor.get(f"{url}/history").get_data(as_text=True))[0]
+    again = editor.post(
+        f"{url}/history/{newest}/restore", data={"csrf_token": csrf_token(timeline)}, follow_redirects=True
+    )
+    assert "Nothing to restore" in again.get_data(as_text=True)

@@ -551,10 +551,171 @@ def test_a_named_version_can_be_restored_and_the_restore_is_in_the_history(ctx):
     assert journeys.export_json(journey.id) == original
     change = journeys.history(journey.id)[0]
     assert (change.entity, change.action, change.actor_id) == ("journey", "restore", ctx.editor.user_id)
-    assert change.before == changed and change.after == original
+    # Both sides in full, with the elements' ids, so the history can be replayed across the restore.
+    assert journeys.snapshot_export(change.before) == changed
+    assert journeys.snapshot_export(change.after) == original
+    assert {lane["id"] for lane in change.after["lanes"]} == {lane.id for lane in _board(journey.id).lanes}
     assert change.summary == "Restored version “Before workshop”"
     with pytest.raises(NotFound):
         journeys.restore_version(journey.id, saved.id + 1000, ctx.owner)
+
+
+# --- restoring to any change -------------------------------------------------------------------------
+
+
+def _edit_in_every_way(journeys, journey_id, ctx):
+    """Every kind of change the history records, one after another; returns [(change id, the export
+    right after that change)] from the import on."""
+    points = []
+
+    def point():
+        points.append((journeys.history(journey_id, limit=1)[0].id, journeys.export_json(journey_id)))
+
+    def current(name):
+        return _step(journey_id, name)
+
+    point()  # the import
+    board = _board(journey_id)
+    ask, reset = board.stages
+    actions, front, back = board.lanes
+    changes = {"title": "Password reset, again", "tags": ["it"], "status": "in_review"}
+    journeys.update_journey(journey_id, changes, ctx.owner, expected_version=1)
+    point()
+    journeys.rename_stage(ask.id, "Ask for help", ctx.owner, expected_version=1)
+    point()
+    confirm = journeys.add_stage(journey_id, "Confirm", ctx.editor)
+    point()
+    journeys.reorder_stage(confirm.id, 0, ctx.editor, expected_version=1)
+    point()
+    fields = {"name": "Chats with the bot", "channel": "chat", "emotion": 1}
+    chat = journeys.add_step(confirm.id, front.id, fields, ctx.owner)
+    point()
+    step = current("Calls desk")
+    fields = {"name": "Calls the desk", "emotion": -3, "expected_duration_s": 600}
+    journeys.update_step(step.id, fields, ctx.owner, expected_version=step.version)
+    point()
+    step = current("Calls the desk")
+    journeys.move_step(
+        step.id, ctx.owner, stage_id=reset.id, lane_id=back.id, position=0, expected_version=step.version
+    )
+    point()
+    idea = journeys.add_note(chat.id, "idea", "Offer a self-service reset", ctx.editor)
+    point()
+    journeys.rename_lane(front.id, "Service desk", ctx.owner, expected_version=1)
+    point()
+    journeys.rename_lane(back.id, "Frontstage", ctx.owner, expected_version=1)  # the name just freed
+    point()
+    step = current("Forgets password")
+    journeys.delete_step(step.id, ctx.editor, expected_version=step.version)
+    point()
+    journeys.delete_note(idea.id, ctx.editor)
+    point()
+    journeys.add_step(reset.id, actions.id, {"name": "Gets a new password", "emotion": 2}, ctx.owner)
+    point()
+    journeys.delete_lane(actions.id, ctx.owner, expected_version=1)  # with the step just added
+    point()
+    journeys.undo_last_delete(journey_id, ctx.owner)  # the lane and its step come back
+    point()
+    journeys.reorder_lane(actions.id, 2, ctx.owner, expected_version=2)
+    point()
+    ask_version = next(s for s in _board(journey_id).stages if s.id == ask.id).version
+    journeys.delete_stage(ask.id, ctx.editor, expected_version=ask_version)  # with "Agent verifies"
+    point()
+    version = journeys.save_named_version(journey_id, "Mid-way", ctx.owner)
+    journeys.update_journey(journey_id, {"scenario": "Monday morning"}, ctx.owner, expected_version=2)
+    point()
+    journeys.restore_version(journey_id, version.id, ctx.owner)  # the whole content, new ids
+    point()
+    data = journeys.export_json(journey_id)
+    data["stages"].append({"name": "Follow up", "steps": [{"name": "Survey", "lane": "Frontstage"}]})
+    journeys.replace_from_json(journey_id, data, ctx.editor)
+    point()
+    step = current("Survey")
+    journeys.update_step(step.id, {"emotion": 3}, ctx.editor, expected_version=step.version)
+    point()
+    return points
+
+
+def test_the_journey_can_be_restored_as_it_was_after_any_change(ctx):
+    journeys = _svc()
+    journey = journeys.import_json(SMALL, ctx.owner)
+    points = _edit_in_every_way(journeys, journey.id, ctx)
+    assert len({change_id for change_id, _ in points}) == len(points) == 22
+    final = journeys.export_json(journey.id)
+
+    # To each point, then back (the restore is a change like any other: restoring to the one before it
+    # undoes it). Later rounds replay across the restores of earlier ones.
+    for change_id, export in points[:-1]:
+        restore = journeys.restore_to_change(journey.id, change_id, ctx.editor)
+        assert journeys.export_json(journey.id) == export, f"as after change #{change_id}"
+        assert (restore.entity, restore.action) == ("journey", "restore")
+        assert restore.actor_id == ctx.editor.user_id
+        assert restore.summary.startswith(f"Restored the journey as it was after change #{change_id} (")
+        assert journeys.snapshot_export(restore.after) == export
+        undo_point = journeys.history(journey.id, limit=2)[1].id
+        journeys.restore_to_change(journey.id, undo_point, ctx.owner)
+        assert journeys.export_json(journey.id) == final, f"back from change #{change_id}"
+
+
+def test_restoring_to_a_middle_point_keeps_ids_and_moves_versions_on(ctx):
+    from webapp.services import comments
+
+    journeys = _svc()
+    journey = journeys.import_json(SMALL, ctx.owner)
+    board = _board(journey.id)
+    calls = _step(journey.id, "Calls desk")
+    thread = comments.start_thread(journey.id, "Why not the portal?", ctx.owner, step_id=calls.id)
+    journeys.rename_stage(board.stages[1].id, "Fix", ctx.owner, expected_version=1)
+    middle = journeys.history(journey.id, limit=1)[0]
+    at_middle = journeys.export_json(journey.id)
+    journeys.update_step(calls.id, {"name": "Calls twice"}, ctx.owner, expected_version=1)
+    journeys.delete_step(calls.id, ctx.owner, expected_version=2)
+    journeys.add_stage(journey.id, "Later", ctx.owner)
+
+    restore = journeys.restore_to_change(journey.id, middle.id, ctx.editor)
+    assert journeys.export_json(journey.id) == at_middle
+    back = _step(journey.id, "Calls desk")
+    assert back.id == calls.id  # the same step: its comment thread is attached again
+    assert comments.threads(journey.id)[0].step.id == calls.id and thread.step_id == calls.id
+    assert back.version == 3  # above every version it had, so a view of any of them is stale
+    with pytest.raises(Conflict):
+        journeys.update_step(calls.id, {"name": "Stale"}, ctx.owner, expected_version=2)
+    stage = _board(journey.id).stages[1]
+    assert stage.version == 2  # untouched by the restore: a view of it stays valid
+    journeys.rename_stage(stage.id, "Fix it", ctx.owner, expected_version=2)
+
+    # Undo then finds nothing of the owner's to bring back: the deleted step is back already.
+    with pytest.raises(ServiceError, match="nothing to undo"):
+        journeys.undo_last_delete(journey.id, ctx.owner)
+    # Restoring to where the journey already is records nothing.
+    newest = journeys.history(journey.id, limit=1)[0]
+    assert journeys.restore_to_change(journey.id, newest.id, ctx.owner) is None
+    assert journeys.history(journey.id, limit=1)[0].id == newest.id
+    assert restore.id < newest.id
+
+
+def test_restoring_refuses_unknown_changes_and_history_without_ids(ctx):
+    from webapp import tenancy
+    from webapp.extensions import db
+
+    journeys = _svc()
+    journey = journeys.import_json(SMALL, ctx.owner)
+    other = journeys.import_json({**SMALL, "title": "Other"}, ctx.owner)
+    created = journeys.history(journey.id)[0]
+    with pytest.raises(NotFound):
+        journeys.restore_to_change(other.id, created.id, ctx.owner)  # another journey's change
+    # A replace recorded before snapshots carried ids cannot be replayed: say so, change nothing.
+    journeys.replace_from_json(journey.id, {**SMALL, "title": "Replaced"}, ctx.owner)
+    replaced = journeys.history(journey.id, limit=1)[0]
+    replaced.before = journeys.snapshot_export(replaced.before)
+    db.session.commit()
+    with pytest.raises(ServiceError, match=f"past change #{replaced.id} .*without the elements' ids"):
+        journeys.restore_to_change(journey.id, created.id, ctx.owner)
+    assert journeys.export_json(journey.id)["title"] == "Replaced"
+    journey_id, created_id = journey.id, created.id
+    tenancy.activate(ctx.b.organisation_id, ctx.b_owner)
+    with pytest.raises(NotFound):
+        journeys.restore_to_change(journey_id, created_id, Actor(ctx.b_owner))
 
 
 def test_duplicating_makes_a_draft_future_state(ctx):

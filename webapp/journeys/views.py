@@ -23,6 +23,7 @@ from webapp.views import actor, render, require_role
 CHANNELS = ["web", "email", "phone", "chat", "in_person", "app", "self_service_portal", "other"]
 NOTE_KINDS = ["pain_point", "opportunity", "idea", "question"]
 PRESENCE_TTL_S = 8
+HISTORY_SHOWN = 200  # changes per history page, each one a point to restore
 
 
 def _is_htmx() -> bool:
@@ -471,13 +472,16 @@ def save_template(journey_id: int):
 
 @bp.get("/<int:journey_id>/history")
 def history(journey_id: int):
-    """Every change as a timeline, and the named versions to restore."""
-    board = _board(journey_id)
+    """Every change as a timeline, each one a point to restore, and the named versions."""
+    journey = _journey(journey_id)
+    older_than = request.args.get("before", type=int)
     return render(
         "journeys/history.html",
-        board=board,
-        changes=service.history(journey_id),
+        journey=journey,
+        changes=service.history(journey_id, limit=HISTORY_SHOWN, before=older_than),
         versions=service.list_versions(journey_id),
+        shown=HISTORY_SHOWN,
+        older_than=older_than,
     )
 
 
@@ -507,6 +511,27 @@ def restore_version(journey_id: int, version_id: int):
         flash(error.message, "error")
         return redirect(url_for("orgs.journeys.history", journey_id=journey_id))
     flash("Version restored.", "success")
+    return redirect(url_for("orgs.journeys.show", journey_id=journey_id))
+
+
+@bp.post("/<int:journey_id>/history/<int:change_id>/restore")
+@require_role(Role.EDITOR)
+def restore_change(journey_id: int, change_id: int):
+    """Put the journey back as it was right after one change (recorded, so restoring again undoes it)."""
+    try:
+        restored = service.restore_to_change(journey_id, change_id, actor())
+    except NotFound:
+        abort(404)
+    except ServiceError as error:
+        flash(error.message, "error")
+        return redirect(url_for("orgs.journeys.history", journey_id=journey_id))
+    if restored is None:
+        flash("Nothing to restore: the journey is already as it was after that change.", "info")
+        return redirect(url_for("orgs.journeys.history", journey_id=journey_id))
+    flash(
+        f"Restored as it was after change #{change_id}. To undo it, restore the change before this one.",
+        "success",
+    )
     return redirect(url_for("orgs.journeys.show", journey_id=journey_id))
 
 

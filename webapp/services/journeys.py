@@ -13,15 +13,17 @@ saying who deleted it.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -256,17 +258,19 @@ def list_journeys(
     return journeys
 
 
-def history(journey_id: int, *, limit: int = 200) -> list[JourneyChange]:
-    """The journey's changes, newest first."""
+def history(journey_id: int, *, limit: int = 200, before: int | None = None) -> list[JourneyChange]:
+    """The journey's changes, newest first (with `before`, those older than that change), with who."""
     journey = get_journey(journey_id)
-    return list(
-        db.session.scalars(
-            sa.select(JourneyChange)
-            .where(JourneyChange.journey_id == journey.id)
-            .order_by(JourneyChange.id.desc())
-            .limit(limit)
-        )
+    query = (
+        sa.select(JourneyChange)
+        .where(JourneyChange.journey_id == journey.id)
+        .options(selectinload(JourneyChange.actor))
+        .order_by(JourneyChange.id.desc())
+        .limit(limit)
     )
+    if before is not None:
+        query = query.where(JourneyChange.id < before)
+    return list(db.session.scalars(query))
 
 
 def list_versions(journey_id: int) -> list[JourneyVersion]:
@@ -446,7 +450,8 @@ def replace_from_json(
     journey = _journey_for_update(journey_id)
     _editable(journey)
     cleaned = fmt.validate(data)
-    before = _export(journey)
+    snapshot = _snapshot(journey)
+    before = snapshot_export(snapshot)
     if expected_digest is not None and digest(before) != expected_digest:
         raise Conflict(
             "Someone changed this journey after you loaded it, so it was not replaced. "
@@ -467,8 +472,8 @@ def replace_from_json(
         "journey",
         journey.id,
         "update",
-        before=before,
-        after=_export(journey),
+        before=snapshot,
+        after=_snapshot(journey),
         summary="Replaced from JSON",
     )
     return journey
@@ -501,7 +506,7 @@ def restore_version(journey_id: int, version_id: int, actor: Actor) -> Journey:
     )
     if version is None:
         raise NotFound("No such version of this journey.")
-    before = _export(journey)
+    before = _snapshot(journey)
     _replace_content(journey, fmt.validate(version.snapshot), actor)
     _record(
         journey,
@@ -510,10 +515,335 @@ def restore_version(journey_id: int, version_id: int, actor: Actor) -> Journey:
         journey.id,
         "restore",
         before=before,
-        after=_export(journey),
+        after=_snapshot(journey),
         summary=f"Restored version “{version.name}”",
     )
     return journey
+
+
+# --- restoring to any point of the history ----------------------------------------------------------
+
+
+@use_case
+def restore_to_change(journey_id: int, change_id: int, actor: Actor) -> JourneyChange | None:
+    """Put the journey back exactly as it was right after one change of its history.
+
+    The later changes are undone on a copy of the content, newest first, each from what it recorded
+    (the `before` of an edit, a move or a delete, the snapshot of a replace or a restore). The journey
+    is then brought to that copy element by element: ids stay, so comment threads and undo stay
+    attached, and what changes gets a higher version, so someone still editing the present is told
+    (Conflict) instead of silently overwriting the past. The owner and the archive state stay.
+
+    The restore is itself a change with both sides in full, so restoring to the change before it
+    undoes it. Returns None, recording nothing, when the journey already is as it was then.
+    """
+    journey = _journey_for_update(journey_id)
+    _editable(journey)
+    point = db.session.scalar(
+        sa.select(JourneyChange).where(
+            JourneyChange.id == _id(change_id), JourneyChange.journey_id == journey.id
+        )
+    )
+    if point is None:
+        raise NotFound("No such change in this journey's history.")
+    later = db.session.scalars(
+        sa.select(JourneyChange)
+        .where(JourneyChange.journey_id == journey.id, JourneyChange.id > point.id)
+        .order_by(JourneyChange.id.desc())
+    )
+    now = _state(journey)
+    seen: dict[tuple[str, int], int] = {}
+    _see_versions(now, seen)
+    target = copy.deepcopy(now)
+    for change in later:
+        try:
+            target = _reverse(target, change, seen)
+        except _Unreplayable as problem:
+            raise ServiceError(
+                f"The journey cannot be taken back past change #{change.id} of "
+                f"{change.at:%Y-%m-%d %H:%M} UTC: {problem}. Restore a named version instead."
+            ) from None
+    before = _snapshot_of(now)
+    wanted = snapshot_export(_snapshot_of(target))
+    if wanted == snapshot_export(before):
+        return None
+    _apply_state(journey, target, seen)
+    after = _snapshot(journey)
+    if snapshot_export(after) != wanted:
+        raise ServiceError(
+            "The journey could not be restored exactly as it was; nothing was changed. "
+            "Restore a named version instead."
+        )
+    who = _who(point.actor_id) or "someone"
+    return _record(
+        journey,
+        actor,
+        "journey",
+        journey.id,
+        "restore",
+        before=before,
+        after=after,
+        summary=f"Restored the journey as it was after change #{point.id} "
+        f"({point.action} {point.entity} by {who}, {point.at:%Y-%m-%d %H:%M} UTC)",
+    )
+
+
+class _Unreplayable(Exception):
+    """A recorded change that cannot be undone on the copy: the history does not say enough."""
+
+
+def _reverse(state: dict[str, Any], change: JourneyChange, seen: dict[tuple[str, int], int]) -> dict:
+    """`state` as it was before `change` (which must be the newest change `state` still contains)."""
+    entity, action, element_id = change.entity, change.action, change.entity_id
+    before, after = change.before or {}, change.after or {}
+    known = (
+        {"create", "restore", "update", "move", "delete"}
+        if entity != "note"
+        else {"create", "restore", "delete"}
+    )
+    if action not in known:
+        raise _Unreplayable(f"it is a kind of change this version cannot take back ({action} {entity})")
+    if entity == "journey":
+        if "stages" in before:  # the whole content was replaced: it recorded what it replaced
+            replaced = _state_from_snapshot(before)
+            if replaced is None:
+                raise _Unreplayable("that change was recorded without the elements' ids")
+            _see_versions(replaced, seen)
+            return replaced
+        if action == "create":
+            raise _Unreplayable("that change created the journey")
+        for key in _STATE_FIELDS:
+            if key in before:
+                state["journey"][key] = copy.deepcopy(before[key])
+        return state
+    stages, lanes = state["stages"], state["lanes"]
+    if entity == "stage":
+        if action in ("create", "restore"):
+            _take(stages, element_id)
+        elif action == "update":
+            _pick(stages, element_id)["name"] = before["name"]
+        elif action == "move":
+            stages.insert(before["position"], _take(stages, element_id))
+        elif action == "delete":
+            stage = {"id": before["id"], "name": before["name"], "version": before["version"]}
+            _see(seen, "stage", stage)
+            ordered = sorted(before["steps"], key=lambda s: s["position"])
+            stage["steps"] = [_state_step(record, seen) for record in ordered]
+            stages.insert(before["position"], stage)
+    elif entity == "lane":
+        if action in ("create", "restore"):
+            _take(lanes, element_id)
+            for stage in stages:
+                stage["steps"] = [s for s in stage["steps"] if s["lane_id"] != element_id]
+        elif action == "update":
+            _pick(lanes, element_id)["name"] = before["name"]
+        elif action == "move":
+            lanes.insert(before["position"], _take(lanes, element_id))
+        elif action == "delete":
+            lane = {"id": before["id"], "name": before["name"], "version": before["version"]}
+            _see(seen, "lane", lane)
+            lanes.insert(before["position"], lane)
+            # Positions are within a stage: put each stage's steps back lowest position first.
+            for record in sorted(before["steps"], key=lambda s: (s["stage_id"], s["position"])):
+                steps = _pick(stages, record["stage_id"])["steps"]
+                steps.insert(record["position"], _state_step(record, seen))
+    elif entity == "step":
+        if action in ("create", "restore"):
+            _take_step(stages, element_id)
+        elif action == "update":
+            step = _find_step(stages, element_id)
+            step.update({key: value for key, value in before.items() if key in fmt.STEP_FIELDS})
+        elif action == "move":
+            step = _take_step(stages, element_id)
+            step["lane_id"] = before["lane_id"]
+            _pick(lanes, before["lane_id"])
+            _pick(stages, before["stage_id"])["steps"].insert(before["position"], step)
+        elif action == "delete":
+            _pick(stages, before["stage_id"])["steps"].insert(before["position"], _state_step(before, seen))
+    elif entity == "note":
+        if action in ("create", "restore"):
+            _take(_find_step(stages, after["step_id"])["notes"], element_id)
+        elif action == "delete":
+            notes = _find_step(stages, before["step_id"])["notes"]
+            notes.append(_state_note(before))
+            notes.sort(key=lambda note: note["id"])
+    return state
+
+
+def _state_step(record: Mapping[str, Any], seen: dict[tuple[str, int], int]) -> dict[str, Any]:
+    """A step as a delete recorded it (with its notes), as the state holds it."""
+    step = {
+        "id": record["id"],
+        "lane_id": record["lane_id"],
+        "version": record["version"],
+        **{key: record[key] for key in fmt.STEP_FIELDS},
+        "notes": [_state_note(note) for note in record.get("notes", [])],
+    }
+    _see(seen, "step", step)
+    return step
+
+
+def _state_note(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": record["id"],
+        "kind": record["kind"],
+        "text": record["text"],
+        "created_by_id": record.get("created_by_id"),
+    }
+
+
+def _see(seen: dict[tuple[str, int], int], entity: str, element: Mapping[str, Any]) -> None:
+    """Remember the highest version an element had, so that bringing it back goes above it."""
+    key = (entity, element["id"])
+    seen[key] = max(seen.get(key, 0), element["version"])
+
+
+def _see_versions(state: Mapping[str, Any], seen: dict[tuple[str, int], int]) -> None:
+    for lane in state["lanes"]:
+        _see(seen, "lane", lane)
+    for stage in state["stages"]:
+        _see(seen, "stage", stage)
+        for step in stage["steps"]:
+            _see(seen, "step", step)
+
+
+def _pick(items: list[dict[str, Any]], element_id: int) -> dict[str, Any]:
+    for item in items:
+        if item["id"] == element_id:
+            return item
+    raise _Unreplayable(f"element #{element_id} is not where the history says it is")
+
+
+def _take(items: list[dict[str, Any]], element_id: int) -> dict[str, Any]:
+    item = _pick(items, element_id)
+    items.remove(item)
+    return item
+
+
+def _find_step(stages: list[dict[str, Any]], step_id: int) -> dict[str, Any]:
+    for stage in stages:
+        for step in stage["steps"]:
+            if step["id"] == step_id:
+                return step
+    raise _Unreplayable(f"step #{step_id} is not where the history says it is")
+
+
+def _take_step(stages: list[dict[str, Any]], step_id: int) -> dict[str, Any]:
+    for stage in stages:
+        for step in stage["steps"]:
+            if step["id"] == step_id:
+                stage["steps"].remove(step)
+                return step
+    raise _Unreplayable(f"step #{step_id} is not where the history says it is")
+
+
+def _apply_state(journey: Journey, target: Mapping[str, Any], seen: dict[tuple[str, int], int]) -> None:
+    """Bring the journey's rows to `target`: update what differs, bring back what is missing (with its
+    old id), delete what `target` lacks. Whatever changes gets a version above any it ever had."""
+
+    def bump(element: Any, entity: str) -> None:
+        element.version = max(element.version, seen.get((entity, element.id), 0)) + 1
+
+    def update(element: Any, entity: str, values: Mapping[str, Any]) -> bool:
+        if all(getattr(element, key) == value for key, value in values.items()):
+            return False
+        for key, value in values.items():
+            setattr(element, key, value)
+        bump(element, entity)
+        return True
+
+    def version_for(entity: str, entry: Mapping[str, Any]) -> int:
+        return max(seen.get((entity, entry["id"]), 0), entry["version"]) + 1
+
+    fields = {key: target["journey"][key] for key in _STATE_FIELDS}
+    if fields["persona_id"] is not None and db.session.get(Persona, fields["persona_id"]) is None:
+        fields["persona_id"] = None  # the persona was deleted since: the journey has none
+    if any(getattr(journey, key) != value for key, value in fields.items()):
+        for key, value in fields.items():
+            setattr(journey, key, value)
+        journey.version += 1
+
+    lanes = {lane.id: lane for lane in _lanes(journey.id)}
+    stages = {stage.id: stage for stage in _stages(journey.id)}
+    steps = {
+        step.id: step for step in db.session.scalars(sa.select(Step).where(Step.journey_id == journey.id))
+    }
+    notes: dict[int, list[StepNote]] = {}
+    for note in db.session.scalars(
+        sa.select(StepNote)
+        .join(Step, Step.id == StepNote.step_id)
+        .where(Step.journey_id == journey.id)
+        .order_by(StepNote.id)
+    ):
+        notes.setdefault(note.step_id, []).append(note)
+
+    # Lane names are unique within a journey, so a lane that is renamed or goes away first takes a
+    # temporary name: another lane may be about to take its name.
+    lane_names = {entry["id"]: entry["name"] for entry in target["lanes"]}
+    for lane in lanes.values():
+        if lane_names.get(lane.id) != lane.name:
+            lane.name = f"(restoring {lane.id}) {secrets.token_hex(6)}"
+    db.session.flush()
+    for position, entry in enumerate(target["lanes"]):
+        values = {"name": entry["name"], "position": position}
+        if entry["id"] in lanes:
+            update(lanes[entry["id"]], "lane", values)
+        else:
+            db.session.add(
+                Lane(id=entry["id"], journey_id=journey.id, version=version_for("lane", entry), **values)
+            )
+    for position, entry in enumerate(target["stages"]):
+        values = {"name": entry["name"], "position": position}
+        if entry["id"] in stages:
+            update(stages[entry["id"]], "stage", values)
+        else:
+            db.session.add(
+                Stage(id=entry["id"], journey_id=journey.id, version=version_for("stage", entry), **values)
+            )
+    db.session.flush()
+
+    kept_notes: set[int] = set()
+    for stage in target["stages"]:
+        for position, entry in enumerate(stage["steps"]):
+            values = {
+                "stage_id": stage["id"],
+                "lane_id": entry["lane_id"],
+                "position": position,
+                **{key: entry[key] for key in fmt.STEP_FIELDS},
+            }
+            step = steps.pop(entry["id"], None)
+            if step is None:
+                db.session.add(
+                    Step(id=entry["id"], journey_id=journey.id, version=version_for("step", entry), **values)
+                )
+            else:
+                now_notes = [note.id for note in notes.get(step.id, [])]
+                # A note added or removed changes its step (as add_note and delete_note count it).
+                if not update(step, "step", values) and now_notes != [n["id"] for n in entry["notes"]]:
+                    bump(step, "step")
+            kept_notes.update(note["id"] for note in entry["notes"])
+    db.session.flush()
+    present = {note.id for step_notes in notes.values() for note in step_notes}
+    for stage in target["stages"]:
+        for entry in stage["steps"]:
+            for note in entry["notes"]:
+                if note["id"] not in present:
+                    db.session.add(StepNote(step_id=entry["id"], **note))
+    for step_notes in notes.values():
+        for note in step_notes:
+            if note.id not in kept_notes:
+                db.session.delete(note)
+    for step in steps.values():  # what is left was not there at that point
+        db.session.delete(step)
+    db.session.flush()
+    kept_stages = {entry["id"] for entry in target["stages"]}
+    for stage in stages.values():
+        if stage.id not in kept_stages:
+            db.session.delete(stage)
+    for lane in lanes.values():
+        if lane.id not in lane_names:
+            db.session.delete(lane)
+    db.session.flush()
 
 
 # --- templates --------------------------------------------------------------------------------------
@@ -922,11 +1252,13 @@ def undo_last_delete(journey_id: int, actor: Actor) -> JourneyChange:
             ~sa.exists().where(undone.reverts_change_id == JourneyChange.id),
         )
         .order_by(JourneyChange.id.desc())
-        .limit(1)
+        .limit(50)
     )
     if actor.user_id is not None:
         query = query.where(JourneyChange.actor_id == actor.user_id)
-    change = db.session.scalar(query)
+    # Restoring the journey to an earlier point may have brought a deleted element back already: its
+    # delete is then not the one to undo.
+    change = next((c for c in db.session.scalars(query) if not _exists(c.entity, c.entity_id)), None)
     if change is None:
         raise ServiceError("There is nothing to undo: you have not deleted anything in this journey.")
     restore = {"stage": _restore_stage, "lane": _restore_lane, "step": _restore_step, "note": _restore_note}
@@ -941,6 +1273,11 @@ def undo_last_delete(journey_id: int, actor: Actor) -> JourneyChange:
         summary=f"Undid: {change.summary or 'a delete'}",
         reverts=change.id,
     )
+
+
+def _exists(entity: str, element_id: int) -> bool:
+    model = {"stage": Stage, "lane": Lane, "step": Step, "note": StepNote}[entity]
+    return db.session.scalar(sa.select(model.id).where(model.id == element_id)) is not None
 
 
 def _restore_stage(journey: Journey, snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -1480,44 +1817,158 @@ def _step_snapshots(steps: list[Step]) -> list[dict[str, Any]]:
 
 
 def _export(journey: Journey) -> dict[str, Any]:
-    lanes = _lanes(journey.id)
-    lane_names = {lane.id: lane.name for lane in lanes}
+    return snapshot_export(_snapshot_of(_state(journey)))
+
+
+# The journey's own fields a restore to an earlier point puts back. Its owner and whether it is archived
+# are not content: they stay as they are.
+_STATE_FIELDS = (*fmt.JOURNEY_FIELDS, "persona_id")
+# What a snapshot holds beyond the export JSON: ids and versions (see _snapshot_of).
+_SNAPSHOT_ONLY = frozenset({"id", "version", "created_by_id", "persona_id"})
+
+
+def _state(journey: Journey) -> dict[str, Any]:
+    """The journey's content with every element's id and version, as plain data: what the history is
+    replayed on (see restore_to_change) and what a snapshot is made of.
+
+    {"journey": {title, kind, state, status, scenario, tags, persona_id},
+     "lanes": [{id, name, version}],
+     "stages": [{id, name, version, "steps": [{id, lane_id, version, <fmt.STEP_FIELDS>,
+                                               "notes": [{id, kind, text, created_by_id}]}]}]}
+    Steps are in their stage's order; notes in the order they were added (by id).
+    """
     steps = _steps_of(journey.id)
     notes = _notes_by_step([s.id for s in steps])
-    by_stage: dict[int, list[Step]] = {}
+    by_stage: dict[int, list[dict[str, Any]]] = {}
     for step in steps:
-        by_stage.setdefault(step.stage_id, []).append(step)
-    # Read by id rather than through the relationship, which may still hold the persona before a replace.
-    persona = db.session.get(Persona, journey.persona_id) if journey.persona_id is not None else None
-    return {
-        "title": journey.title,
-        "kind": journey.kind,
-        "state": journey.state,
-        "status": journey.status,
-        "persona": None if persona is None else {key: getattr(persona, key) for key in fmt.PERSONA_KEYS},
-        "scenario": journey.scenario,
-        "tags": list(journey.tags or []),
-        "lanes": [{"name": lane.name} for lane in lanes],
-        "stages": [
+        by_stage.setdefault(step.stage_id, []).append(
             {
-                "name": stage.name,
-                "steps": [
-                    {
-                        "name": step.name,
-                        "lane": lane_names[step.lane_id],
-                        "channel": step.channel,
-                        "emotion": step.emotion,
-                        "moment_of_truth": step.moment_of_truth,
-                        "expected_duration_s": step.expected_duration_s,
-                        "description": step.description,
-                        "touchpoint": step.touchpoint,
-                        "owner_team": step.owner_team,
-                        "notes": [{"kind": n.kind, "text": n.text} for n in notes[step.id]],
-                    }
-                    for step in by_stage.get(stage.id, [])
+                "id": step.id,
+                "lane_id": step.lane_id,
+                "version": step.version,
+                **{key: getattr(step, key) for key in fmt.STEP_FIELDS},
+                "notes": [
+                    {"id": n.id, "kind": n.kind, "text": n.text, "created_by_id": n.created_by_id}
+                    for n in notes[step.id]
                 ],
             }
-            for stage in _stages(journey.id)
+        )
+    return {
+        "journey": {
+            **{key: getattr(journey, key) for key in fmt.JOURNEY_FIELDS},
+            "tags": list(journey.tags or []),
+            "persona_id": journey.persona_id,
+        },
+        "lanes": [{"id": lane.id, "name": lane.name, "version": lane.version} for lane in _lanes(journey.id)],
+        "stages": [
+            {"id": s.id, "name": s.name, "version": s.version, "steps": by_stage.get(s.id, [])}
+            for s in _stages(journey.id)
+        ],
+    }
+
+
+def _snapshot(journey: Journey) -> dict[str, Any]:
+    return _snapshot_of(_state(journey))
+
+
+def _snapshot_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A state as the export JSON plus each lane's, stage's, step's and note's id (and version, and the
+    persona's id): what a change of the whole content records before and after, so that the history
+    can be replayed across it. `snapshot_export` turns it into the export JSON."""
+    fields = state["journey"]
+    persona_id = fields["persona_id"]
+    # Read by id rather than through the relationship, which may still hold the persona before a replace.
+    persona = db.session.get(Persona, persona_id) if persona_id is not None else None
+    lane_names = {lane["id"]: lane["name"] for lane in state["lanes"]}
+    return {
+        "title": fields["title"],
+        "kind": fields["kind"],
+        "state": fields["state"],
+        "status": fields["status"],
+        "persona": None if persona is None else {key: getattr(persona, key) for key in fmt.PERSONA_KEYS},
+        "scenario": fields["scenario"],
+        "tags": list(fields["tags"]),
+        "lanes": [
+            {"name": lane["name"], "id": lane["id"], "version": lane["version"]} for lane in state["lanes"]
+        ],
+        "stages": [
+            {
+                "name": stage["name"],
+                "steps": [
+                    {
+                        "name": step["name"],
+                        "lane": lane_names[step["lane_id"]],
+                        "channel": step["channel"],
+                        "emotion": step["emotion"],
+                        "moment_of_truth": step["moment_of_truth"],
+                        "expected_duration_s": step["expected_duration_s"],
+                        "description": step["description"],
+                        "touchpoint": step["touchpoint"],
+                        "owner_team": step["owner_team"],
+                        "notes": [dict(note) for note in step["notes"]],
+                        "id": step["id"],
+                        "version": step["version"],
+                    }
+                    for step in stage["steps"]
+                ],
+                "id": stage["id"],
+                "version": stage["version"],
+            }
+            for stage in state["stages"]
+        ],
+        "persona_id": persona_id,
+    }
+
+
+def snapshot_export(snapshot: Mapping[str, Any]) -> dict[str, Any]:
+    """The export JSON of a snapshot a change recorded (its ids and versions left out); an export JSON
+    stays as it is."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items() if k not in _SNAPSHOT_ONLY}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return {
+        key: plain(value) if key in ("lanes", "stages") else value
+        for key, value in snapshot.items()
+        if key != "persona_id"
+    }
+
+
+def _state_from_snapshot(snapshot: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The state a snapshot records; None for an export JSON without ids (recorded by older versions)."""
+    if "persona_id" not in snapshot or any("id" not in lane for lane in snapshot["lanes"]):
+        return None
+    lane_ids = {lane["name"]: lane["id"] for lane in snapshot["lanes"]}
+    return {
+        "journey": {
+            **{key: snapshot[key] for key in fmt.JOURNEY_FIELDS},
+            "tags": list(snapshot["tags"]),
+            "persona_id": snapshot["persona_id"],
+        },
+        "lanes": [
+            {"id": lane["id"], "name": lane["name"], "version": lane["version"]} for lane in snapshot["lanes"]
+        ],
+        "stages": [
+            {
+                "id": stage["id"],
+                "name": stage["name"],
+                "version": stage["version"],
+                "steps": [
+                    {
+                        "id": step["id"],
+                        "lane_id": lane_ids[step["lane"]],
+                        "version": step["version"],
+                        **{key: step[key] for key in fmt.STEP_FIELDS},
+                        "notes": [dict(note) for note in step["notes"]],
+                    }
+                    for step in stage["steps"]
+                ],
+            }
+            for stage in snapshot["stages"]
         ],
     }
 

@@ -44,7 +44,6 @@ STYLESHEETS = ("vendor/pico/pico.min.css", "css/app.css", "css/journey.css")
 EXPORT_LIMIT_BYTES = 200 * 1024 * 1024
 # Landscape widths less 10 mm margins, in CSS pixels at 96 per inch (A3: 400 mm = 1,512 px).
 PRINTABLE_WIDTH_PX = {"A3": 400 / 25.4 * 96, "A4": 277 / 25.4 * 96}
-A3_PRINTABLE_WIDTH_PX = PRINTABLE_WIDTH_PX["A3"]
 MIN_PDF_SCALE = 0.1  # Chromium's lower bound
 VIEWPORT = {"width": 1400, "height": 900}
 MAX_PNG_WIDTH_PX = 16_000  # past this Chromium cannot capture in one piece
@@ -239,7 +238,8 @@ def _render(browser, html: str, fmt: str, progress, paper: str = "A3") -> bytes:
 def _content_width(page) -> int:
     """How wide the map is laid out (a wide board overflows the viewport)."""
     box = page.locator("body").bounding_box() or {}
-    board = page.locator("table.board").bounding_box() or {}
+    board_locator = page.locator("table.board")
+    board = (board_locator.bounding_box() if board_locator.count() else None) or {}  # a page without a map
     widths = [box.get("width", 0), board.get("x", 0) + board.get("width", 0) + 24]
     return max(1, int(max(widths)))
 
