@@ -72,6 +72,8 @@ class Config:
     # every RECONCILE_EVERY_S: a killed worker is noticed within stale + sweep (< 60 s by default).
     MINING_HEARTBEAT_STALE_S = int(os.environ.get("MINING_HEARTBEAT_STALE_S", "30"))
     RECONCILE_EVERY_S = int(os.environ.get("RECONCILE_EVERY_S", "10"))
+    # How often a worker's scheduler looks for due recurring jobs (weekly digests, the goals' daily sweep).
+    SCHEDULE_EVERY_S = int(os.environ.get("SCHEDULE_EVERY_S", "60"))
     TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
 
     def __init__(self) -> None:

@@ -1,4 +1,5 @@
-"""`journeylens worker` / `python -m worker`: an RQ worker on the mining and default queues."""
+"""`journeylens worker` / `python -m worker`: an RQ worker on the mining and default queues, with two
+threads: the reconciler (stale mining runs) and the scheduler of recurring jobs (worker/scheduler.py)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,9 @@ def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -
             threading.Thread(
                 target=_reconcile_forever, args=(app, stop), daemon=True, name="reconciler"
             ).start()
+            from worker.scheduler import schedule_forever
+
+            threading.Thread(target=schedule_forever, args=(app, stop), daemon=True, name="scheduler").start()
         try:
             return worker.work(burst=burst, with_scheduler=True)
         finally:
