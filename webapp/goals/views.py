@@ -3,6 +3,8 @@ role (check-ins: the goal's owner or an admin; tolerances: admins)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, flash, g, redirect, request, url_for
 from wtforms.fields.choices import SelectChoice
 
@@ -15,6 +17,7 @@ from webapp.goals.forms import (
     TolerancesForm,
 )
 from webapp.models import Role
+from webapp.models.types import utcnow
 from webapp.services import Forbidden, NotFound, ServiceError
 from webapp.services import goals as service
 from webapp.views import actor, form_error, render, require_role
@@ -81,7 +84,7 @@ def index():
         overdue={goal.id for goal in found if service.check_in_overdue(goal)},
         filters={"status": status, "owner": owner_id, "journey": journey_id},
         people=service.members(),
-        journeys=[journey for journey, _ in service.journeys_with_steps()],
+        journeys=service.journeys(),
         labels=service.STATUS_LABELS,
         service=service,
         can_edit=_can_edit(),
@@ -97,6 +100,8 @@ def create():
         if request.args.get("journey"):
             form.journey_id.data = request.args["journey"]
         form.owner_id.data = str(g.membership.user_id)
+        today = utcnow().date()
+        form.start_on.data, form.due_on.data = today, today + timedelta(days=90)
     if form.validate_on_submit():
         try:
             goal = service.create_goal(form.service_fields(), actor())

@@ -387,13 +387,14 @@ def members() -> list[User]:
     return [m.user for m in rows]
 
 
+def journeys() -> list[Journey]:
+    """Every journey of the organisation, by title (for the journey filter)."""
+    return list(db.session.scalars(sa.select(Journey).order_by(Journey.title, Journey.id)))
+
+
 def journeys_with_steps() -> list[tuple[Journey, list[Step]]]:
     """Every journey with its steps in map order (for the goal form's pickers)."""
-    journeys = list(db.session.scalars(sa.select(Journey).order_by(Journey.title, Journey.id)))
-    result = []
-    for journey in journeys:
-        result.append((journey, [step for step, _, _ in overlay_service._steps(journey.id)]))
-    return result
+    return [(journey, [step for step, _, _ in overlay_service._steps(journey.id)]) for journey in journeys()]
 
 
 def check_in_due_on(goal: Goal) -> date:
@@ -773,6 +774,7 @@ def create_goal(fields: Mapping[str, Any], actor: Actor, *, now: datetime | None
             snapshot_id=snapshot.id if snapshot else None,
             note="First measurement, taken when the goal was set.",
             actor=actor,
+            log_name=snapshot.event_log.name if snapshot else None,
         )
     notes = _recompute(goal, now, actor, announce=False)
     _commit(notes)
