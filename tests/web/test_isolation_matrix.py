@@ -30,6 +30,13 @@ RULES = {
     "orgs.overview": "org",
     "orgs.goals.index": "org",
     "orgs.dashboard.index": "org",
+    "orgs.dashboard.goals_csv": "org",
+    "orgs.dashboard.measurements_csv": "org",
+    "orgs.dashboard.start_export": "org",
+    "orgs.dashboard.export_status": "org",
+    "orgs.dashboard.export_file": "org",
+    "orgs.dashboard.digest_list": "org",
+    "orgs.dashboard.digest": "org",
     "orgs.members": "org",
     "orgs.change_role": "org",
     "orgs.remove_member": "org",
@@ -139,6 +146,7 @@ RULES = {
 
 # Rules a viewer may use to change something of their own (leaving the organisation).
 VIEWER_MAY_WRITE = {"orgs.journeys.start_export"}  # any member may export a map (PDF/PNG)
+VIEWER_MAY_WRITE |= {"orgs.dashboard.start_export"}  # and the dashboard
 # Viewers read everything and comment, and mark their own notifications read. Resolving someone else's
 # thread stays a 403 for them, which the matrix checks.
 VIEWER_MAY_WRITE |= {
@@ -224,6 +232,7 @@ def world(app, tenant_a, tenant_b):
             "version_id": a_version.id,
             "change_id": journeys.history(a_journey.id, limit=1)[0].id,
             "job_id": "nonexistent",  # an export job: B must get 404 whatever the id
+            "digest_id": _digest(owner.id),
             "secret": issued_invitation.path.rsplit("/", 1)[1],
             "comment_id": a_comment.id,
             "notification_id": a_notification.id,
@@ -430,3 +439,20 @@ def test_a_request_for_a_missing_organisation_looks_like_a_foreign_one(app, worl
     foreign = client.get(f"/o/{world['a'].slug}/members")
     assert missing.status_code == foreign.status_code == 404
     assert missing.get_data(as_text=True) == foreign.get_data(as_text=True)
+
+def _digest(user_id: int) -> int:
+    """A weekly digest of A's owner (a row written directly)."""
+    from datetime import UTC, datetime
+
+    from webapp.extensions import db
+    from webapp.models.goals import Digest
+
+    digest = Digest(
+        user_id=user_id,
+        period_start=datetime(2026, 1, 5, tzinfo=UTC),
+        period_end=datetime(2026, 1, 12, tzinfo=UTC),
+        body={"counts": {}, "statuses": {}, "events": [], "events_total": 0, "goals_total": 0},
+    )
+    db.session.add(digest)
+    db.session.commit()
+    return digest.id
