@@ -15,6 +15,7 @@ import requests
 
 from tests.integration.test_eventlogs import _browser, _token, _upload, _wait
 from tests.integration.test_overlay import JOURNEY, MAPPING, _measurements
+from tests.integration.test_worker import Recorder
 from tests.servers import rq_worker, stack_env, web_server
 from tests.web.test_goals import FEBRUARY, JANUARY
 
@@ -23,10 +24,21 @@ TODAY = datetime.now(UTC).date()
 
 @pytest.fixture
 def stack(app_config, app):
-    """gunicorn and one RQ worker on the suite's database and Redis."""
-    env = stack_env(app_config)
-    with web_server(env) as base, rq_worker(env) as worker:
-        yield {"base": base, "env": env, "worker": worker}
+    """gunicorn and one RQ worker on the suite's database and Redis, mailing to a local SMTP recorder."""
+    from aiosmtpd.controller import Controller
+
+    from webapp.embedded_redis import free_port
+
+    recorder = Recorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    smtp_url = f"smtp://127.0.0.1:{controller.port}"
+    env = stack_env(app_config, SMTP_URL=smtp_url, PUBLIC_URL="https://journeylens.example")
+    try:
+        with web_server(env) as base, rq_worker(env) as worker:
+            yield {"base": base, "env": env, "worker": worker, "mail": recorder}
+    finally:
+        controller.stop()
 
 
 def _write(path: Path, events) -> Path:
@@ -130,3 +142,12 @@ def test_a_goal_is_measured_by_the_worker_from_each_newly_mined_log(stack, tenan
     assert "Goal status changed" in inbox and "achieved now (was off track)" in inbox
     page = owner.get(f"{base}/o/{tenant_a.slug}/goals/{goal_id}", timeout=10).text
     assert "Achieved" in page and "February incidents" in page and "Watermelon warning" in page
+
+    # SMTP is configured: the owner (and the editor who set the goal) got the status change by mail.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(stack["mail"].messages) < 2:
+        time.sleep(0.2)
+    mails = {m.rcpt_tos[0]: m.content.decode() for m in stack["mail"].messages}
+    assert set(mails) == {"owner@a.example", "editor@a.example"}
+    assert "Subject: Goal status changed: Resolve incidents within six hours" in mails["owner@a.example"]
+    assert f"https://journeylens.example/o/{tenant_a.slug}/goals/{goal_id}" in mails["owner@a.example"]
