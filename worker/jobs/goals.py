@@ -1,4 +1,5 @@
-"""Goal jobs (light queue): mail a goal notification; the daily sweep over every organisation."""
+"""Goal jobs (light queue): mail a goal notification. (The daily sweep is `worker.jobs.dashboard.daily_sweep`,
+scheduled by `worker/scheduler.py`.)"""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from flask import current_app
 from webapp import mail
 from webapp.extensions import db
 from webapp.models import Notification, Organisation, User
-from webapp.services import goals
 from webapp.services.accounts import membership_in
 from worker.jobs import tenant_job
 
@@ -38,9 +38,3 @@ def send_goal_mail(notification_id: int, link: str) -> str:
         body,
     )
     return f"sent to {recipient.email}"
-
-
-@tenant_job
-def daily_sweep() -> dict[str, int]:
-    """Recompute every goal's status as time passes and notify owners of overdue check-ins."""
-    return goals.daily_sweep()
