@@ -94,17 +94,24 @@ def clean(page: Page, label: str, *, tolerate_settle_bug: bool = False) -> None:
     assert page.problems.page_errors == [], f"uncaught exceptions for {label}"
 
 
+def owner_and_member(new_person, stack, organisation: str, owner: str, member: str, role: str):
+    """`owner` signs up `organisation` and invites `member` with `role`; both signed in, pages watched
+    for CSP violations. Returns (owner page, member page, owner email, member email, slug)."""
+    first, second = new_person(owner), new_person(member)
+    for page in (first, second):
+        page.context.add_init_script(WATCH_CSP_DETAILS)
+    domain = organisation.lower().replace(" ", "-") + ".example"
+    first_email, second_email = f"{owner}@{domain}", f"{member}@{domain}"
+    slug = sign_up(first, stack, first_email, organisation)
+    link = invite(first, stack, slug, second_email, role)
+    accept(second, stack, link, organisation, second_email, role)
+    return first, second, first_email, second_email, slug
+
+
 @pytest.fixture
 def two_editors(new_person, stack):
     """Ann (owner) and Ben (an editor she invited), both signed in to the same organisation."""
-    ann, ben = new_person("ann"), new_person("ben")
-    for page in (ann, ben):
-        page.context.add_init_script(WATCH_CSP_DETAILS)
-    ann_email, ben_email = "ann@workshop.example", "ben@workshop.example"
-    slug = sign_up(ann, stack, ann_email, ORGANISATION)
-    link = invite(ann, stack, slug, ben_email, "editor")
-    accept(ben, stack, link, ORGANISATION, ben_email, "editor")
-    return ann, ben, ann_email, ben_email, slug
+    return owner_and_member(new_person, stack, ORGANISATION, "ann", "ben", "editor")
 
 
 def test_two_editors_see_each_other_resolve_a_conflict_and_move_steps(two_editors, stack):
@@ -213,3 +220,92 @@ def test_a_step_promised_in_ten_minutes_can_be_renamed(page, stack):
     item.get_by_label("Name", exact=True).fill("Searches the wiki")
     item.get_by_role("button", name="Save step").click()
     expect(step(page, "Searches the wiki")).to_be_visible(timeout=3000)
+
+
+def stage_names(page: Page) -> list[str]:
+    """The stage headers left to right, as the map draws them now."""
+    return [
+        value.strip()
+        for value in page.locator("#board thead th.stage input[name=name]").evaluate_all(
+            "(inputs) => inputs.map((input) => input.value)"
+        )
+    ]
+
+
+def stage_header(page: Page, name: str):
+    return page.locator("#board thead th.stage", has=page.locator(f'input[name=name][value="{name}"]'))
+
+
+def drag_header(page: Page, name: str, onto: str) -> None:
+    """Drag a stage header by its grip onto the right half of another header, as a person would: press,
+    move in small steps, rest, release (SortableJS ignores moves while its 120 ms animation runs)."""
+    grip = stage_header(page, name).locator(".stage-grip").bounding_box()
+    target = stage_header(page, onto).bounding_box()
+    start_x, start_y = grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2
+    end_x, end_y = target["x"] + target["width"] * 0.8, target["y"] + target["height"] / 2
+    page.mouse.move(start_x, start_y)
+    page.mouse.down()
+    page.mouse.move(start_x + 10, start_y, steps=3)
+    page.mouse.move(end_x, end_y, steps=20)
+    page.wait_for_timeout(300)
+    page.mouse.move(end_x + 5, end_y, steps=2)
+    page.wait_for_timeout(300)
+    page.mouse.up()
+
+
+@pytest.fixture
+def two_stage_editors(new_person, stack):
+    """Ann (owner) and Ben (an editor) of an organisation of their own (the module shares one database)."""
+    return owner_and_member(new_person, stack, "Stage Works", "ann", "ben", "editor")
+
+
+def test_stages_are_dragged_into_place_live_and_a_stale_drag_shows_the_conflict(two_stage_editors, stack):
+    ann, ben, _, _, slug = two_stage_editors
+    url = new_journey_from_template(ann, stack, slug, "Printer jam, April")
+    ben.goto(url)
+    original = ["Notice the problem", "Report", "Diagnose", "Resolve", "Confirm and close"]
+    assert stage_names(ann) == original
+
+    # Ann drags "Notice the problem" past "Diagnose": one POST of the stage's move, the board redrawn.
+    with ann.expect_response(lambda r: r.request.method == "POST" and "/stages/" in r.url) as moved:
+        drag_header(ann, "Notice the problem", onto="Diagnose")
+    assert moved.value.status == 200
+    assert "action=move" in moved.value.request.post_data and "position=2" in moved.value.request.post_data
+    dragged = ["Report", "Diagnose", "Notice the problem", "Resolve", "Confirm and close"]
+    expect(ann.locator("#board thead th.stage input[name=name]").nth(2)).to_have_value("Notice the problem")
+    assert stage_names(ann) == dragged
+    # Ben sees it within 2 s (one 1.5 s poll), without a reload; so does a fresh page.
+    expect(ben.locator("#board thead th.stage input[name=name]").nth(2)).to_have_value(
+        "Notice the problem", timeout=3000
+    )
+    assert stage_names(ben) == dragged
+    ann.reload()
+    assert stage_names(ann) == dragged
+
+    # The buttons stay as the keyboard alternative: Ann moves "Resolve" left with ◀ and Enter.
+    ann.get_by_role("button", name="Move stage Resolve left").focus()
+    with ann.expect_response(lambda r: r.request.method == "POST" and "/stages/" in r.url) as moved:
+        ann.keyboard.press("Enter")
+    assert moved.value.status == 200
+    expect(ann.locator("#board thead th.stage input[name=name]").nth(2)).to_have_value("Resolve")
+
+    # A stale drag: Ben's map stops updating (his polls answered "nothing new"), Ann moves "Report"
+    # with a button, then Ben drags his stale "Report": refused with the conflict view, nothing moved.
+    ben.route(re.compile(r"/board\?since="), lambda route: route.fulfill(status=204))
+    expect(ben.locator("#board thead th.stage input[name=name]").first).to_have_value("Report", timeout=3000)
+    ann.get_by_role("button", name="Move stage Report right").click()
+    expect(ann.locator("#board thead th.stage input[name=name]").nth(1)).to_have_value("Report")
+    with ben.expect_response(lambda r: r.request.method == "POST" and "/stages/" in r.url) as stale:
+        drag_header(ben, "Report", onto="Resolve")
+    assert stale.value.status == 409
+    conflict = ben.locator("#editor-messages .conflict")
+    expect(conflict.get_by_role("heading", name="Changed by someone else")).to_be_visible()
+    expect(conflict).to_contain_text("so it was not moved")
+    ben.unroute(re.compile(r"/board\?since="))
+    conflict.get_by_role("button", name="Take theirs").click()
+    expect(ben.locator("#editor-messages .conflict")).to_have_count(0)
+    theirs = ["Diagnose", "Report", "Resolve", "Notice the problem", "Confirm and close"]
+    expect(ben.locator("#board thead th.stage input[name=name]").nth(1)).to_have_value("Report")
+    assert stage_names(ben) == stage_names(ann) == theirs
+    clean(ann, "Ann after dragging stages")
+    clean(ben, "Ben after the stale drag")

@@ -332,3 +332,32 @@ def test_history_offers_every_change_as_a_point_to_restore(app, tenant_a, make_c
         f"{url}/history/{newest}/restore", data={"csrf_token": csrf_token(timeline)}, follow_redirects=True
     )
     assert "Nothing to restore" in again.get_data(as_text=True)
+
+
+def test_dragging_a_stage_posts_the_move_and_a_stale_drag_gets_the_conflict_view(app, tenant_a, make_client):
+    anna, ben = make_client(), make_client()
+    login(anna, "editor@a.example")
+    login(ben, "admin@a.example")
+    url = _new_from_template(anna, tenant_a.slug)
+    page = anna.get(url).get_data(as_text=True)
+    ben_page = ben.get(url).get_data(as_text=True)
+    # What SortableJS needs on each header: where to post, and the version it was drawn with.
+    headers = re.findall(
+        r'class="stage" data-stage-id="(\d+)" data-version="(\d+)" data-edit-url="([^"]+)"', page
+    )
+    assert len(headers) >= 3 and 'class="stage-grip"' in page
+    first_id, first_version, edit_url = headers[0]
+    assert edit_url == f"{url}/stages/{first_id}"
+    moved = _hx(anna, edit_url, {"expected_version": first_version, "action": "move", "position": "2"}, page)
+    assert moved.status_code == 200
+    order = re.findall(r'class="stage" data-stage-id="(\d+)"', moved.get_data(as_text=True))
+    assert order.index(first_id) == 2
+    stale = _hx(
+        ben, edit_url, {"expected_version": first_version, "action": "move", "position": "1"}, ben_page
+    )
+    assert stale.status_code == 409 and stale.headers["HX-Retarget"] == "#editor-messages"
+    body = stale.get_data(as_text=True)
+    assert "Changed by someone else" in body and "so it was not moved" in body and "Take theirs" in body
+    viewer = make_client()
+    login(viewer, "viewer@a.example")
+    assert "stage-grip" not in viewer.get(url).get_data(as_text=True)  # nothing to drag for a viewer

@@ -1,5 +1,5 @@
-// Journeylens journey editor: drag and drop of steps (SortableJS), pausing live updates while someone
-// edits, and closing conflict views. No inline script (CSP); everything hangs off data attributes.
+// Journeylens journey editor: drag and drop of steps and stages (SortableJS), pausing live updates while
+// someone edits, and closing conflict views. No inline script (CSP); everything hangs off data attributes.
 (function () {
   "use strict";
 
@@ -75,6 +75,46 @@
     });
   }
 
+  // Stage headers drag along the header row; the ◀ ▶ buttons stay as the keyboard alternative. A drop
+  // posts the same move the buttons do, with the version the header was drawn with, so a stale drop
+  // gets the conflict view (and the next poll redraws the real order).
+  function initStageSortable() {
+    if (!window.Sortable || !editable()) {
+      return;
+    }
+    var row = board().querySelector("table.board thead tr");
+    if (!row || row.dataset.sortable) {
+      return;
+    }
+    row.dataset.sortable = "1";
+    window.Sortable.create(row, {
+      group: "stages",
+      draggable: "th.stage",
+      filter: "input, select, textarea, button, label",
+      preventOnFilter: false,
+      direction: "horizontal",
+      animation: 120,
+      onMove: function (event) {
+        return !(event.related && event.related.classList.contains("corner"));
+      },
+      onEnd: function (event) {
+        var header = event.item;
+        if (event.oldDraggableIndex === event.newDraggableIndex) {
+          return;
+        }
+        window.htmx.ajax("POST", header.dataset.editUrl, {
+          target: "#board",
+          swap: "outerHTML",
+          values: {
+            expected_version: header.dataset.version,
+            action: "move",
+            position: String(event.newDraggableIndex)
+          }
+        });
+      }
+    });
+  }
+
   // Someone typing in a step's form must not lose it to a live update: skip polls while editing.
   function editing() {
     var b = board();
@@ -110,9 +150,14 @@
     }
   });
 
-  document.addEventListener("htmx:afterSettle", initSortable);
-  document.addEventListener("DOMContentLoaded", initSortable);
-  if (document.readyState !== "loading") {
+  function init() {
     initSortable();
+    initStageSortable();
+  }
+
+  document.addEventListener("htmx:afterSettle", init);
+  document.addEventListener("DOMContentLoaded", init);
+  if (document.readyState !== "loading") {
+    init();
   }
 })();
