@@ -79,6 +79,69 @@ def _seed_measured_journey(actor: Actor) -> None:
     link = overlay.link_log(journey.id, log.id, actor)
     overlay.save_mapping(journey.id, link.id, DEMO_ACTIVITY_STEPS, actor, enqueue=False)
     measure_snapshot(overlay.latest_snapshot(link).id, organisation_id=log.organisation_id)
+    _seed_goals(journey.id, actor)
+
+
+def _seed_goals(journey_id: int, actor: Actor) -> None:
+    """Three goals an IT service desk would set: two measured from the log, one reported by hand."""
+    from datetime import timedelta
+
+    from webapp.models import Role
+    from webapp.models.types import utcnow
+    from webapp.services import goals
+
+    today = utcnow().date()
+    window = {
+        "start_on": today - timedelta(days=30),
+        "due_on": today + timedelta(days=90),
+        "owner_id": actor.user_id,
+    }
+    diagnose = next(s for s in journeys.board(journey_id).steps if s.name == "Agent diagnoses remotely")
+    goals.create_goal(
+        {
+            **window,
+            "title": "Resolve incidents faster",
+            "why": "Employees lose working time while they wait for a fix.",
+            "journey_id": journey_id,
+            "kpi_source": "event_log",
+            "kpi_metric": "median_case_duration_s",
+            "direction": "lower",
+            "target": 4 * 86400,
+        },
+        actor,
+    )
+    goals.create_goal(
+        {
+            **window,
+            "title": "Pick up new incidents sooner",
+            "journey_id": journey_id,
+            "step_id": diagnose.id,
+            "kpi_source": "event_log",
+            "kpi_metric": "median_wait_before_s",
+            "direction": "lower",
+            "target": 15 * 60,
+        },
+        actor,
+    )
+    satisfaction = goals.create_goal(
+        {
+            **window,
+            "title": "Happier employees after an incident",
+            "journey_id": journey_id,
+            "kpi_source": "manual",
+            "kpi_metric": "csat",
+            "kpi_unit": "/5",
+            "direction": "higher",
+            "baseline": 3.4,
+            "target": 4.2,
+        },
+        actor,
+    )
+    goals.record_manual(
+        satisfaction.id, (today - timedelta(days=28)).isoformat(), 3.4, "Quarterly survey", actor
+    )
+    goals.record_manual(satisfaction.id, (today - timedelta(days=1)).isoformat(), 3.7, "Pulse survey", actor)
+    goals.check_in(satisfaction.id, "New knowledge base articles are live.", 4, actor, Role.OWNER)
 
 
 def _seed_mined_log(actor: Actor) -> None:
