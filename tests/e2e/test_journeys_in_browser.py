@@ -309,3 +309,54 @@ def test_stages_are_dragged_into_place_live_and_a_stale_drag_shows_the_conflict(
     assert stage_names(ben) == stage_names(ann) == theirs
     clean(ann, "Ann after dragging stages")
     clean(ben, "Ben after the stale drag")
+
+
+@pytest.fixture
+def owner_and_viewer(new_person, stack):
+    """Cleo (owner) and Dev (a viewer she invited), both signed in to the same organisation."""
+    return owner_and_member(new_person, stack, "Comment Works", "cleo", "dev", "viewer")
+
+
+def post_comment(page: Page, body: str, about: str | None = None) -> None:
+    form = page.locator("#comments form.new-thread")
+    if about is not None:
+        form.get_by_label("About").select_option(label=about)
+    form.get_by_label("New comment").fill(body)
+    with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/comments")) as sent:
+        form.get_by_role("button", name="Comment").click()
+    assert sent.value.status == 200
+
+
+def test_comments_and_the_inbox_count_appear_live_for_another_viewer(owner_and_viewer, stack):
+    cleo, dev, _, dev_email, slug = owner_and_viewer
+    url = new_journey_from_template(cleo, stack, slug, "Badge reader broken")
+    dev.goto(url)
+    expect(dev.locator("#comment-threads")).to_contain_text("No open threads")
+    dev.evaluate("() => { window.__sameDocument = 'still here'; }")
+    expect(dev.locator("#inbox-link .badge")).to_have_count(0)
+
+    # On the journey, mentioning Dev: the thread and Dev's unread count appear within 2 s.
+    post_comment(cleo, f"Is the first step right, @{dev_email}?")
+    thread = dev.locator("#comment-threads .comment-thread", has_text="Is the first step right")
+    expect(thread).to_contain_text("On the whole journey", timeout=2000)
+    expect(dev.locator("#inbox-link .badge")).to_have_text(re.compile(r"^1"), timeout=2000)
+
+    # On a step.
+    post_comment(cleo, "This one takes two days.", about="Report › Actions: Calls the service desk")
+    thread = dev.locator("#comment-threads .comment-thread", has_text="This one takes two days.")
+    expect(thread).to_contain_text("On step Calls the service desk", timeout=2000)
+
+    # What Dev is writing is not taken away by the polls: he replies while Cleo comments again.
+    reply_box = dev.locator("#comment-threads .comment-thread", has_text="This one takes two days.")
+    reply_box.locator("summary", has_text="Reply").click()
+    reply_box.get_by_label("Reply in this thread").fill("Three, when the desk is busy")
+    post_comment(cleo, "A third thread meanwhile.")
+    dev.wait_for_timeout(2000)  # more than one poll
+    expect(reply_box.get_by_label("Reply in this thread")).to_have_value("Three, when the desk is busy")
+    reply_box.get_by_role("button", name="Reply").click()
+    expect(dev.locator("#comment-threads")).to_contain_text("A third thread meanwhile.")
+    expect(cleo.locator("#comment-threads")).to_contain_text("Three, when the desk is busy", timeout=2000)
+
+    assert dev.evaluate("() => window.__sameDocument") == "still here", "Dev's page reloaded"
+    clean(cleo, "Cleo commenting")
+    clean(dev, "Dev reading live")

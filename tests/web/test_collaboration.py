@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 from types import SimpleNamespace
 
 import pytest
@@ -243,6 +244,85 @@ def test_viewers_comment_but_do_not_edit_share_or_resolve_others_threads(app, te
     assert _post(viewer, f"{url}/share", {"days": "7"}, url).status_code == 403
     share_page = viewer.get(f"{url}/share").get_data(as_text=True)
     assert "Create link" not in share_page
+
+
+# --- live --------------------------------------------------------------------------------------------
+
+HX = {"HX-Request": "true"}
+
+
+def _poll_url(html, element_id) -> str:
+    return unescape(re.search(rf'id="{element_id}"[^>]*? hx-get="([^"]+)"', html).group(1))
+
+
+def test_the_comment_panel_polls_204_until_someone_comments_resolves_or_edits(app, tenant_a, make_client):
+    editor, viewer = make_client(), make_client()
+    login(editor, "editor@a.example")
+    login(viewer, "viewer@a.example")
+    url = _new_journey(editor, tenant_a.slug)
+    panel = viewer.get(f"{url}/comments", headers=HX).get_data(as_text=True)
+    poll = _poll_url(panel, "comment-threads")
+    assert 'hx-trigger="every 1500ms"' in panel and "?since=" in poll
+    assert viewer.get(poll, headers=HX).status_code == 204  # nothing new: no body, no rendering
+
+    def changed(since_url):
+        answer = viewer.get(since_url, headers=HX)
+        assert answer.status_code == 200, since_url
+        body = answer.get_data(as_text=True)
+        assert body.lstrip().startswith('<div id="comment-threads"')
+        assert 'class="new-thread"' not in body  # the form being typed in is never redrawn by a poll
+        again = _poll_url(body, "comment-threads")
+        assert viewer.get(again, headers=HX).status_code == 204
+        return body, again
+
+    _comment(editor, url, "Seen live on the journey?")
+    body, poll = changed(poll)
+    assert "Seen live on the journey?" in body and "On the whole journey" in body
+    step_id = _first_step_id(editor.get(url).get_data(as_text=True))
+    _comment(editor, url, "Seen live on a step?", step_id=step_id)
+    body, poll = changed(poll)
+    assert "Seen live on a step?" in body and "On step" in body
+    thread_id = _comment_ids(body)[0]
+    _post(editor, f"{url}/comments/{thread_id}/resolve", {}, f"{url}/comments")
+    body, poll = changed(poll)
+    assert "1 open · 1 resolved" in body
+    _post(editor, f"{url}/comments/{thread_id}/reopen", {}, f"{url}/comments")
+    body, poll = changed(poll)
+    assert "2 open" in body
+    # A change of the map may rename the step a thread is about: redrawn too.
+    page = editor.get(url).get_data(as_text=True)
+    version = re.search(rf'data-step-id="{step_id}" data-version="(\d+)"', page).group(1)
+    _post(editor, f"{url}/steps/{step_id}", {"expected_version": version, "name": "Renamed live"}, url)
+    body, poll = changed(poll)
+    assert "Renamed live" in body
+    # Without htmx the same address is the comments page.
+    full = viewer.get(poll)
+    assert full.status_code == 200 and full.get_data(as_text=True).lower().startswith("<!doctype html>")
+
+
+def test_the_inbox_count_polls_204_until_it_changes(app, tenant_a, make_client):
+    editor, viewer = make_client(), make_client()
+    login(editor, "editor@a.example")
+    login(viewer, "viewer@a.example")
+    url = _new_journey(editor, tenant_a.slug)
+    overview = f"/o/{tenant_a.slug}/"
+    poll = _poll_url(viewer.get(overview).get_data(as_text=True), "inbox-link")
+    assert poll == f"/o/{tenant_a.slug}/inbox/unread?since=0"
+    assert viewer.get(poll, headers=HX).status_code == 204
+    _comment(editor, url, "Have a look, @viewer@a.example")
+    answer = viewer.get(poll, headers=HX)
+    assert answer.status_code == 200
+    link = answer.get_data(as_text=True)
+    assert _unread_badge(link) == "1" and "aria-current" not in link
+    poll = _poll_url(link, "inbox-link")
+    assert poll.endswith("since=1") and viewer.get(poll, headers=HX).status_code == 204
+    # On the inbox page itself the redrawn link still says where you are.
+    on_inbox = {**HX, "HX-Current-URL": f"http://localhost/o/{tenant_a.slug}/inbox"}
+    _post(viewer, f"/o/{tenant_a.slug}/inbox/read-all", {}, f"/o/{tenant_a.slug}/inbox")
+    link = viewer.get(poll, headers=on_inbox).get_data(as_text=True)
+    assert _unread_badge(link) is None and 'aria-current="page"' in link
+    # The count is the member's own: the editor, who wrote the mention, has nothing unread.
+    assert editor.get(f"/o/{tenant_a.slug}/inbox/unread?since=0", headers=HX).status_code == 204
 
 
 # --- isolation ----------------------------------------------------------------------------------------

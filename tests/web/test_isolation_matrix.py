@@ -113,6 +113,7 @@ RULES = {
     "orgs.collab.inbox": "org",
     "orgs.collab.read_notification": "org",
     "orgs.collab.read_all": "org",
+    "orgs.collab.inbox_unread": "org",
     "share.view": "public",
     "orgs.overlay.show": "org",
     "orgs.overlay.link": "org",

@@ -2,16 +2,19 @@
 
 Comments and share links are fragments the journey page loads below the map, so the map's polling
 never redraws a half-written comment; each also has a page of its own for links and for browsers
-without JavaScript. The share link's page is public and says so in its headers: not indexed, no
-referrer (the secret is in the address), not cached.
+without JavaScript. Comments are live like the map: the thread list polls `comments?since=<marker>`
+and gets 204 while nothing changed (one indexed query), the new threads otherwise; the top bar's
+inbox count polls `inbox/unread?since=<count>` the same way. The share link's page is public and says
+so in its headers: not indexed, no referrer (the secret is in the address), not cached.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlsplit
 
-from flask import abort, current_app, g, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,18 +45,32 @@ def _base_url() -> str:
 # --- comments --------------------------------------------------------------------------------------
 
 
-def _comments(journey_id: int, *, status: int = 200, error: str | None = None, draft: dict | None = None):
-    """The journey's threads and the form for a new one: the page, or its fragment for htmx."""
+def _comments(
+    journey_id: int,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    draft: dict | None = None,
+    fragment: str | None = None,
+):
+    """The journey's threads and the form for a new one: the page, or its fragment for htmx (or only
+    the threads, for a live poll)."""
     try:
-        board = journey_service.board(journey_id)
+        # The marker is read first: a comment added meanwhile is then shown, or polled again, never missed.
+        since = comment_service.marker(journey_id)
+        journey = journey_service.get_journey(journey_id)
+        # The new-thread form lists the steps; a live poll redraws only the threads.
+        board = None if fragment else journey_service.board(journey_id)
         threads = comment_service.threads(journey_id)
     except NotFound:
         abort(404)
     response = render(
         "collab/comments.html",
-        "collab/_comments.html",
+        fragment or "collab/_comments.html",
+        journey=journey,
         board=board,
         threads=threads,
+        since=since,
         error=error,
         draft=draft or {},
         max_chars=MAX_COMMENT_CHARS,
@@ -85,8 +102,17 @@ def _comments_link(journey_id: int) -> str:
 
 @bp.get("/journeys/<int:journey_id>/comments")
 def comments(journey_id: int):
-    """The journey's comment threads, open ones first."""
-    return _comments(journey_id)
+    """The journey's comment threads, open ones first; with `since`, a live poll: 204 while the marker
+    is the same, the thread list otherwise."""
+    since = request.args.get("since")
+    if since is None or not _is_htmx():
+        return _comments(journey_id)
+    try:
+        if comment_service.marker(journey_id) == since:
+            return Response(status=204)
+    except NotFound:
+        abort(404)
+    return _comments(journey_id, fragment="collab/_threads.html")
 
 
 @bp.post("/journeys/<int:journey_id>/comments")
@@ -274,6 +300,16 @@ def read_notification(notification_id: int):
     if _is_htmx():
         return _inbox()
     return redirect(url_for(".inbox"))
+
+
+@bp.get("/inbox/unread")
+def inbox_unread():
+    """The top bar's inbox link, polled: 204 while the unread count is still `since`."""
+    count = notification_service.unread_count(actor().user_id)
+    if request.args.get("since", type=int) == count:
+        return Response(status=204)
+    on_inbox = urlsplit(request.headers.get("HX-Current-URL", "")).path == url_for(".inbox")
+    return render_template("collab/_inbox_link.html", inbox_unread=count, on_inbox=on_inbox)
 
 
 @bp.post("/inbox/read-all")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import queue, tenancy
 from webapp.extensions import db
-from webapp.models import Comment, Journey, Membership, Notification, Role, Step, User
+from webapp.models import Comment, Journey, JourneyChange, Membership, Notification, Role, Step, User
 from webapp.models.collaboration import MAX_COMMENT_CHARS
 from webapp.models.types import utcnow
 from webapp.services import Actor, Forbidden, NotFound, ServiceError, notifications
@@ -84,6 +84,36 @@ def threads(journey_id: int) -> list[Thread]:
         for c in comments
         if c.parent_id is None
     ]
+
+
+def marker(journey_id: int) -> str:
+    """A fingerprint of the journey's discussion, in one indexed query: it changes with every new thread
+    or reply (the newest id), resolve (the newest resolution time) and reopen (the resolved count),
+    and with every change of the map (which renames or deletes the steps threads are about). A live
+    comment panel redraws only when it moved on. NotFound for a journey not in this organisation."""
+    newest_change = (
+        sa.select(sa.func.max(JourneyChange.id))
+        .where(JourneyChange.journey_id == Journey.id)
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        sa.select(
+            Journey.id,
+            sa.func.count(Comment.id),
+            sa.func.max(Comment.id),
+            sa.func.count(Comment.resolved_at),
+            sa.func.max(Comment.resolved_at),
+            newest_change,
+        )
+        .outerjoin(Comment, Comment.journey_id == Journey.id)
+        .where(Journey.id == journey_id)
+        .group_by(Journey.id)
+    ).first()
+    if row is None:
+        raise NotFound("No such journey.")
+    _, count, newest, resolved, last_resolved, change = row
+    resolved_at = f"{last_resolved.timestamp():.6f}" if last_resolved else "0"
+    return f"{count}-{newest or 0}-{resolved}-{resolved_at}-{change or 0}"
 
 
 def get_comment(journey_id: int, comment_id: int) -> Comment:
