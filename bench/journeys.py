@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() before timing")
     parser.add_argument("--profile", action="store_true", help="pyinstrument over 10 renders, no table")
     parser.add_argument("--sql", action="store_true", help="SQL of one edit and one poll, no table")
-    parser.add_argument("--write-results", action="store_true", help="append the table to bench/RESULTS.md")
+    parser.add_argument("--write-results", action="store_true", help="add the table to RESULTS.md")
     args = parser.parse_args(argv)
 
     owner_url, app_url = database_urls(args.server)
@@ -482,19 +482,25 @@ def write_results(table: str, argv: list[str] | None) -> None:
         "(the machine is shared with other engineers' test runs)"
     )
     path = REPO / "bench" / "RESULTS.md"
-    intro = ""
-    if "\n# Journeys\n" not in (path.read_text(encoding="utf-8") if path.exists() else ""):
-        intro = (
+    results = path.read_text(encoding="utf-8") if path.exists() else ""
+    run = f"\n```\n.venv/bin/{command}\n```\n\n{machine}\n\n```\n{table}\n```\n"
+    if "\n# Journeys\n" not in f"\n{results}":
+        run = (
             "\n# Journeys\n\n"
             "The journey editor against the issue's budget (a 20 stages x 200 steps map renders in under\n"
             "150 ms of server time; a step edit round trip takes under 50 ms on PostgreSQL). Server time is\n"
             "measured around the WSGI app, from the request's arrival to the end of its body; `ok` compares\n"
-            "the p95 with the budget. Commands from the repo root, PostgreSQL on 127.0.0.1:5432.\n"
+            "the p95 with the budget. Commands from the repo root, PostgreSQL on 127.0.0.1:5432.\n" + run
         )
-    text = f"{intro}\n```\n.venv/bin/{command}\n```\n\n{machine}\n\n```\n{table}\n```\n"
-    with open(path, "a", encoding="utf-8") as results:
-        results.write(text)
-    print("appended to bench/RESULTS.md")
+        results += run
+    else:
+        # Other benchmarks have sections after this one: the run goes at the end of "# Journeys".
+        start = f"\n{results}".index("\n# Journeys\n")
+        following = results.find("\n# ", start + 1)
+        end = len(results) if following < 0 else following + 1
+        results = results[:end].rstrip("\n") + "\n" + run + ("\n" if following >= 0 else "") + results[end:]
+    path.write_text(results, encoding="utf-8")
+    print("added to the Journeys section of bench/RESULTS.md")
 
 
 if __name__ == "__main__":
