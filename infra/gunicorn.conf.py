@@ -2,6 +2,9 @@
 
 import multiprocessing
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 
@@ -13,6 +16,27 @@ graceful_timeout = 30
 
 accesslog = "-"
 errorlog = "-"
+
+
+class RedactingLogger(Logger):
+    """The access log without the secrets some URLs carry: invitation links (/join/<org>/<secret>) and
+    share links (/share/<org>/<token>), in the request line and in the Referer; nor credentials."""
+
+    SECRET_IN_PATH = re.compile(r"(/(?:join|share)/[^/\s?#]+/)[^/\s?#]+")
+    SECRET_HEADERS = ("{authorization}i", "{cookie}i", "{x-csrftoken}i", "{set-cookie}o")
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("r", "U", "f", "{referer}i"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = self.SECRET_IN_PATH.sub(r"\1[redacted]", atoms[key])
+        for key in self.SECRET_HEADERS:
+            if key in atoms:
+                atoms[key] = "[redacted]"
+        return atoms
+
+
+logger_class = RedactingLogger
 
 # Proxies trusted for X-Forwarded-* headers: a comma-separated list of IPs, or "*"
 # only when the container is reachable solely through the proxy.

@@ -65,9 +65,11 @@ def stop(process: subprocess.Popen, timeout_s: float = 10) -> None:
 
 
 @contextmanager
-def web_server(env: dict[str, str], workers: int = 2):
-    """gunicorn on a free port; yields its base URL."""
+def web_server(env: dict[str, str], workers: int = 2, log_path: Path | None = None):
+    """gunicorn on a free port; yields its base URL. With `log_path`, its output (the access log
+    included, as in production) goes to that file."""
     port = free_port()
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed after the process)
     process = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -78,12 +80,14 @@ def web_server(env: dict[str, str], workers: int = 2):
             "--workers",
             str(workers),
             "--access-logfile",
-            "/dev/null",
+            "-" if log else "/dev/null",
             "webapp.wsgi:app",
         ],
         env=env,
         cwd=ROOT,
         start_new_session=True,
+        stdout=log,
+        stderr=log,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -91,15 +95,25 @@ def web_server(env: dict[str, str], workers: int = 2):
         yield base
     finally:
         stop(process)
+        if log:
+            log.close()
 
 
 @contextmanager
-def rq_worker(env: dict[str, str]):
-    """One `journeylens worker` process."""
+def rq_worker(env: dict[str, str], log_path: Path | None = None):
+    """One `journeylens worker` process (its output to `log_path` when given)."""
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed after the process)
     process = subprocess.Popen(
-        [str(BIN / "journeylens"), "worker"], env=env, cwd=ROOT, start_new_session=True
+        [str(BIN / "journeylens"), "worker"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=log,
+        stderr=log,
     )
     try:
         yield process
     finally:
         stop(process)
+        if log:
+            log.close()

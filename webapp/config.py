@@ -56,9 +56,12 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # the session's own expiry bounds the token
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_LOGIN_PER_IP = os.environ.get("RATELIMIT_LOGIN_PER_IP", "20 per minute")
-    RATELIMIT_LOGIN_PER_EMAIL = os.environ.get("RATELIMIT_LOGIN_PER_EMAIL", "5 per minute")
+    # Per account: at most 100 passwords tried an hour, whatever the number of addresses trying.
+    RATELIMIT_LOGIN_PER_EMAIL = os.environ.get("RATELIMIT_LOGIN_PER_EMAIL", "5 per minute;100 per hour")
     RATELIMIT_SIGNUP_PER_IP = os.environ.get("RATELIMIT_SIGNUP_PER_IP", "10 per hour")
     RATELIMIT_HEADERS_ENABLED = True
+    # While Redis is away the limits are counted in each process's memory (never a 500, never unlimited).
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     ARGON2_TIME_COST = 3
     ARGON2_MEMORY_COST_KIB = 65536
     INVITATION_TTL = timedelta(days=7)

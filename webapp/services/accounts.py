@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 
@@ -15,6 +16,7 @@ from webapp.services import Actor, Forbidden, NotFound, ServiceError, audit
 from webapp.services.passwords import burn_verification_time, check_policy, hash_password, verify_password
 
 LOGIN_FAILED = "Email or password is not right."
+log = logging.getLogger(__name__)
 
 
 def normalise_email(raw: str) -> str:
@@ -96,15 +98,36 @@ def create_organisation(name: str, owner: User, actor: Actor) -> Organisation:
     return org
 
 
-def authenticate(email: str, password: str) -> User:
-    """The user whose email and password these are; one vague error for every failure."""
+def authenticate(email: str, password: str, ip_address: str | None = None) -> User:
+    """The user whose email and password these are; one vague error for every failure.
+
+    A wrong password is audited in each organisation of the account, so its admins see attacks on
+    their members. An unknown email is only logged, without the address (it may be a password typed
+    into the wrong field).
+    """
     user = find_user_by_email(email or "")
     if user is None:
         burn_verification_time(password or "")
+        log.warning("login failed: unknown email, from %s", ip_address or "an unknown address")
         raise ServiceError(LOGIN_FAILED)
     if not verify_password(user.password_hash, password or ""):
+        _audit_failed_login(user, ip_address)
         raise ServiceError(LOGIN_FAILED)
     return user
+
+
+def _audit_failed_login(user: User, ip_address: str | None) -> None:
+    previous = tenancy.current()
+    tenancy.activate(None, user.id)
+    organisation_ids = [m.organisation_id for m in memberships_of(user)]
+    for organisation_id in organisation_ids:
+        tenancy.activate(organisation_id, user.id)  # RLS admits the row in this organisation only
+        audit.record(Actor(None, ip_address), "login.failed", user.email, reason="wrong password")
+        db.session.flush()
+    db.session.commit()
+    log.warning("login failed: wrong password for user %s, from %s", user.id, ip_address or "unknown")
+    if previous is not None:
+        tenancy.activate(previous.organisation_id, previous.user_id)
 
 
 def end_all_sessions(user: User) -> None:
