@@ -28,9 +28,13 @@ def index():
     """Every goal of the organisation, grouped by journey, beside the journey portfolio; with htmx (the
     filters), only the body below the filters."""
     view = service.open_dashboard(current_user.id, service.Filters.parse(request.args))
-    return render(
+    response = render(
         "dashboard/index.html", "dashboard/_body.html", dashboard=view, **service.template_context()
     )
+    if request.headers.get("HX-Request"):
+        # The address bar shows the filters in use, without the empty ones the form also sends.
+        response.headers["HX-Push-Url"] = url_for("orgs.dashboard.index", **view.filters.query())
+    return response
 
 
 def _csv(text: str, name: str) -> Response:

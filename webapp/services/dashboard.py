@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -140,6 +141,22 @@ class Filters:
     def active(self) -> bool:
         return bool(self.query())
 
+    def goal_ids(self, column: sa.ColumnElement) -> list[sa.ColumnElement]:
+        """SQL criteria limiting `column` (a goal id) to the goals these filters admit; none when they
+        admit every goal (the tenant's scope limits the rows then)."""
+        criteria = []
+        if self.status:
+            criteria.append(Goal.status == self.status)
+        if self.owner_id is not None:
+            criteria.append(Goal.owner_id == self.owner_id)
+        if self.journey_id is not None:
+            criteria.append(Goal.journey_id == self.journey_id)
+        if self.kind:
+            criteria.append(Journey.kind == self.kind)
+        if not criteria:
+            return []
+        return [column.in_(sa.select(Goal.id).join(Journey, Journey.id == Goal.journey_id).where(*criteria))]
+
     def admits(self, goal: GoalCard) -> bool:
         return (
             (not self.status or goal.status == self.status)
@@ -179,7 +196,7 @@ class GoalCard:
     last_measured_at: datetime | None
     last_check_in_at: datetime | None
     watermelon: str | None
-    points: list[tuple[datetime, float]] = field(default_factory=list)
+    points: list[float] = field(default_factory=list)  # the newest measurements' values, oldest first
     check_in_overdue: bool = False
 
     @property
@@ -211,17 +228,16 @@ class GoalCard:
     def expected_percent(self) -> float | None:
         return None if self.expected is None else max(0.0, min(100.0, self.expected * 100))
 
-    @property
+    @cached_property
     def sparkline(self) -> str:
         """The SVG polyline's points for the trend ('' with fewer than two measurements)."""
-        return spark_points([value for _at, value in self.points])
+        return spark_points(self.points)
 
     @property
     def trend_label(self) -> str:
         if len(self.points) < 2:
             return ""
-        first, last = self.points[0][1], self.points[-1][1]
-        return f"{len(self.points)} measurements, from {number(first)} to {number(last)}"
+        return f"{len(self.points)} measurements, from {number(self.points[0])} to {number(self.points[-1])}"
 
 
 @dataclass
@@ -407,14 +423,13 @@ def _goal_cards(now: datetime) -> list[GoalCard]:
     return cards
 
 
-def _attach_points(cards: list[GoalCard]) -> None:
-    """The newest SPARK_POINTS measurements of every goal, oldest first: one query."""
+def _attach_points(cards: list[GoalCard], filters: Filters) -> None:
+    """The newest SPARK_POINTS measurements of every goal shown, oldest first: one query."""
     if not cards:
         return
     ranked = (
         sa.select(
             GoalMeasurement.goal_id,
-            GoalMeasurement.at,
             GoalMeasurement.value,
             sa.func.row_number()
             .over(
@@ -423,17 +438,18 @@ def _attach_points(cards: list[GoalCard]) -> None:
             )
             .label("newest"),
         )
-        .where(GoalMeasurement.goal_id.in_([card.id for card in cards]))
+        .where(*filters.goal_ids(GoalMeasurement.goal_id))
         .subquery()
     )
     rows = db.session.execute(
-        sa.select(ranked.c.goal_id, ranked.c.at, ranked.c.value)
+        sa.select(ranked.c.goal_id, ranked.c.value)
         .where(ranked.c.newest <= SPARK_POINTS)
-        .order_by(ranked.c.goal_id, ranked.c.at, ranked.c.newest.desc())
+        .order_by(ranked.c.goal_id, ranked.c.newest.desc())
     ).all()
-    by_goal = {card.id: card for card in cards}
-    for goal_id, at, value in rows:
-        by_goal[goal_id].points.append((at, value))
+    by_goal = {card.id: card.points for card in cards}
+    for goal_id, value in rows:
+        if goal_id in by_goal:
+            by_goal[goal_id].append(value)
 
 
 def _portfolio(cards: list[GoalCard], filters: Filters) -> list[PortfolioRow]:
@@ -504,18 +520,17 @@ def _portfolio(cards: list[GoalCard], filters: Filters) -> list[PortfolioRow]:
     return list(rows.values())
 
 
-def _changes(cards: list[GoalCard], since: datetime) -> tuple[list[Change], dict[str, int]]:
-    """Events of these goals after `since`: the newest CHANGES_SHOWN, and counts per kind (two queries)."""
+def _changes(cards: list[GoalCard], filters: Filters, since: datetime) -> tuple[list[Change], dict[str, int]]:
+    """Events of the goals shown after `since`: the newest CHANGES_SHOWN, and counts per kind (two
+    queries)."""
     if not cards:
         return [], {}
     by_goal = {card.id: card for card in cards}
-    ids = list(by_goal)
+    criteria = [GoalEvent.at > since, *filters.goal_ids(GoalEvent.goal_id)]
     counts = {
         kind: count
         for kind, count in db.session.execute(
-            sa.select(GoalEvent.kind, sa.func.count())
-            .where(GoalEvent.at > since, GoalEvent.goal_id.in_(ids))
-            .group_by(GoalEvent.kind)
+            sa.select(GoalEvent.kind, sa.func.count()).where(*criteria).group_by(GoalEvent.kind)
         ).all()
     }
     rows = db.session.execute(
@@ -527,7 +542,7 @@ def _changes(cards: list[GoalCard], since: datetime) -> tuple[list[Change], dict
             GoalEvent.from_status,
             GoalEvent.to_status,
         )
-        .where(GoalEvent.at > since, GoalEvent.goal_id.in_(ids))
+        .where(*criteria)
         .order_by(GoalEvent.at.desc(), GoalEvent.id.desc())
         .limit(CHANGES_SHOWN)
     ).all()
@@ -543,6 +558,7 @@ def _changes(cards: list[GoalCard], since: datetime) -> tuple[list[Change], dict
             to_status=row.to_status,
         )
         for row in rows
+        if row.goal_id in by_goal
     ]
     ordered = {kind: counts[kind] for kind in CHANGE_KINDS if counts.get(kind)}
     return changes, ordered
@@ -563,7 +579,7 @@ def load(
     )
     journeys = list(dict.fromkeys((c.journey_id, c.journey_title) for c in cards))
     shown = [card for card in cards if filters.admits(card)]
-    _attach_points(shown)
+    _attach_points(shown, filters)
     groups: dict[int, JourneyGroup] = {}
     rank = {status: i for i, status in enumerate(STATUS_LABELS)}
     for card in shown:
@@ -584,7 +600,7 @@ def load(
         generated_at=now,
     )
     if since is not None:
-        dashboard.changes, dashboard.change_counts = _changes(shown, since)
+        dashboard.changes, dashboard.change_counts = _changes(shown, filters, since)
         dashboard.changes_since = since
     return dashboard
 
@@ -724,7 +740,7 @@ def measurements_csv(filters: Filters | None = None, now: datetime | None = None
             GoalMeasurement.event_log_id,
             GoalMeasurement.note,
         )
-        .where(GoalMeasurement.goal_id.in_(list(cards) or [-1]))
+        .where(*filters.goal_ids(GoalMeasurement.goal_id))
         .order_by(GoalMeasurement.goal_id, GoalMeasurement.at, GoalMeasurement.id)
     ).all()
     return _csv(
@@ -743,5 +759,6 @@ def measurements_csv(filters: Filters | None = None, now: datetime | None = None
                 r.note,
             )
             for r in rows
+            if r.goal_id in cards
         ),
     )
