@@ -43,8 +43,7 @@ def tick(now: datetime | None = None) -> list[str]:
     connection = queue.redis_connection()
     _start, week_end = period_for(now)
     due: list[tuple[str, str, int | None, int]] = []  # (job, period, organisation, timeout)
-    if _goals_have_daily_sweep():
-        due.append((DAILY_JOB, f"daily-sweep:{now:%Y-%m-%d}", None, 1800))
+    due.append((DAILY_JOB, f"daily-sweep:{now:%Y-%m-%d}", None, 1800))
     for organisation_id in db.session.scalars(sa.select(Organisation.id).order_by(Organisation.id)).all():
         due.append((WEEKLY_JOB, f"weekly-digests:{week_end:%Y-%m-%d}", organisation_id, 3600))
     enqueued = []
@@ -66,14 +65,6 @@ def tick(now: datetime | None = None) -> list[str]:
             raise
         enqueued.append(f"{period} for {whose}")
     return enqueued
-
-
-def _goals_have_daily_sweep() -> bool:
-    try:
-        from webapp.services import goals
-    except ImportError:
-        return False
-    return hasattr(goals, "daily_sweep")
 
 
 def schedule_forever(app, stop: threading.Event) -> None:

@@ -37,6 +37,7 @@ from webapp.models.goals import (
 from webapp.models.journeys import Journey, Step
 from webapp.models.overlay import MeasurementSnapshot
 from webapp.models.types import utcnow
+from webapp.services import goals
 from webapp.services.journey_format import safe_cell
 from webapp.services.overlay_view import human_duration
 
@@ -57,19 +58,6 @@ CHANGE_KINDS = {  # kind -> (one, many)
     "created": ("new goal", "new goals"),
     "initiative": ("initiative change", "initiative changes"),
     "updated": ("edit", "edits"),
-}
-KPI_LABELS = {
-    "median_case_duration_s": "Median case duration",
-    "conformance_share": "Conformance",
-    "rework_share": "Rework",
-    "cases": "Cases",
-    "median_visit_s": "Median time at the step",
-    "median_wait_before_s": "Median wait before the step",
-    "cases_reached_share": "Cases reaching the step",
-    "rework_cases_share": "Cases with rework at the step",
-    "nps": "NPS",
-    "csat": "CSAT",
-    "ces": "CES",
 }
 # A reload or a filter within this gap is the same visit: "since my last visit" stays put while reading.
 VISIT_GAP = timedelta(minutes=30)
@@ -180,6 +168,7 @@ class GoalCard:
     journey_title: str
     kind: str
     step_name: str | None
+    kpi_source: str
     kpi_metric: str
     kpi_unit: str
     direction: str
@@ -205,10 +194,12 @@ class GoalCard:
 
     @property
     def kpi_label(self) -> str:
-        return KPI_LABELS.get(self.kpi_metric, self.kpi_metric.replace("_", " "))
+        if self.kpi_source == "manual":
+            return self.kpi_metric + (f" ({self.kpi_unit})" if self.kpi_unit else "")
+        return goals.KPI_LABELS.get(self.kpi_metric, self.kpi_metric.replace("_", " "))
 
     def value_text(self, value: float | None) -> str:
-        return kpi_value(self.kpi_metric, value, self.kpi_unit)
+        return goals.format_value(self.kpi_metric, value, self.kpi_unit)
 
     @property
     def due_passed(self) -> bool:
@@ -339,17 +330,6 @@ def number(value: float | None) -> str:
     return f"{value:,.2f}".rstrip("0").rstrip(".")
 
 
-def kpi_value(metric: str, value: float | None, unit: str = "") -> str:
-    """A KPI's value in its own terms: durations in s/min/h/d, shares in percent, else the number and unit."""
-    if value is None:
-        return "–"
-    if metric.endswith("_s"):
-        return human_duration(value)
-    if metric.endswith("_share"):
-        return f"{value * 100:.1f}%"
-    return f"{number(value)} {unit}".strip()
-
-
 def spark_points(values: list[float], width: int = SPARK_WIDTH, height: int = SPARK_HEIGHT) -> str:
     """The `points` of an SVG polyline drawing `values` evenly spaced ('' for fewer than two)."""
     if len(values) < 2:
@@ -367,15 +347,6 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
-def check_in_overdue(goal: GoalCard, today: date) -> bool:
-    """The goals page's rule: a running goal whose next check-in (the last one, or the start, plus the
-    review cadence) is past, while its due date is not."""
-    if goal.status in ("achieved", "missed") or today > goal.due_on:
-        return False
-    last = goal.last_check_in_at.date() if goal.last_check_in_at else goal.start_on
-    return last + timedelta(days=goal.review_every_days) < today
-
-
 # --- the queries -------------------------------------------------------------------------------------
 
 
@@ -390,6 +361,7 @@ def _goal_cards(now: datetime) -> list[GoalCard]:
             Journey.title.label("journey_title"),
             Journey.kind,
             Step.name.label("step_name"),
+            Goal.kpi_source,
             Goal.kpi_metric,
             Goal.kpi_unit,
             Goal.direction,
@@ -418,7 +390,7 @@ def _goal_cards(now: datetime) -> list[GoalCard]:
         values = row._asdict()
         display_name, email = values.pop("display_name"), values.pop("email")
         card = GoalCard(**values, owner_label=display_name or email or "Nobody")
-        card.check_in_overdue = check_in_overdue(card, now.date())
+        card.check_in_overdue = goals.check_in_overdue(card, now.date())  # the goals page's rule
         cards.append(card)
     return cards
 

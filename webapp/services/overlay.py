@@ -587,11 +587,9 @@ def store_snapshot(snapshot_id: int, result: dict[str, Any]) -> None:
 
 
 def _after_measurement(snapshot: MeasurementSnapshot) -> None:
-    """Hook for what follows a finished measurement (goals record their KPI values)."""
-    try:
-        from webapp.services import goals
-    except ImportError:  # goals are not part of this build yet
-        return
+    """Goals on this journey's measured KPIs record their new values (goals build on this module)."""
+    from webapp.services import goals
+
     goals.record_from_snapshot(snapshot.id)
 
 

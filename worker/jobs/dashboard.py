@@ -101,14 +101,9 @@ def send_digest(digest_id: int) -> str:
 def daily_sweep() -> str:
     """The goals' daily sweep over every organisation (it scopes each in turn): statuses recomputed as
     time passes, owners told of overdue check-ins."""
-    try:
-        from webapp.services import goals
-    except ImportError:
-        return "no goals service"
-    sweep = getattr(goals, "daily_sweep", None)
-    if sweep is None:
-        return "the goals service has no daily_sweep"
-    return f"daily sweep: {sweep()!r}"[:500]
+    from webapp.services import goals
+
+    return f"daily sweep: {goals.daily_sweep()!r}"[:500]
 
 
 # --- export ------------------------------------------------------------------------------------------
