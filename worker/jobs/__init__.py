@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -40,3 +41,30 @@ def tenant_job(func: Callable[..., Any]) -> Callable[..., Any]:
                 tenancy.deactivate()
 
     return wrapper
+
+
+HEARTBEAT_EVERY_S = 5
+
+
+class Heartbeat(threading.Thread):
+    """Calls `beat()` every few seconds from its own app context and session while a long job works,
+    so the reconciler can tell a live job from one whose worker died; `cancelled` is set once `beat()`
+    answers False (the row was cancelled or is gone)."""
+
+    def __init__(self, app, organisation_id: int, beat: Callable[[], bool], name: str) -> None:
+        super().__init__(daemon=True, name=name)
+        self.app, self.organisation_id, self.beat = app, organisation_id, beat
+        self.stop = threading.Event()
+        self.cancelled = threading.Event()
+
+    def run(self) -> None:
+        from webapp.extensions import db
+
+        with self.app.app_context():
+            tenancy.activate(self.organisation_id)
+            try:
+                while not self.stop.wait(HEARTBEAT_EVERY_S):
+                    if not self.beat():
+                        self.cancelled.set()
+            finally:
+                db.session.remove()

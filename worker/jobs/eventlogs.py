@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import current_app
 
-from webapp import tenancy
 from webapp.extensions import db
 from webapp.services import eventlogs
 from webapp.storage import get_storage
-from worker.jobs import tenant_job
+from worker.jobs import Heartbeat, tenant_job
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY_S = 5
 
 
 class Cancelled(Exception):
@@ -47,26 +44,6 @@ def inspect_log(event_log_id: int) -> str:
     return "previewed"
 
 
-class _Heartbeat(threading.Thread):
-    """Beats every few seconds from its own app context and session while the job works."""
-
-    def __init__(self, app, organisation_id: int, run_id: int) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{run_id}")
-        self.app, self.organisation_id, self.run_id = app, organisation_id, run_id
-        self.stop = threading.Event()
-        self.cancelled = threading.Event()
-
-    def run(self) -> None:
-        with self.app.app_context():
-            tenancy.activate(self.organisation_id)
-            try:
-                while not self.stop.wait(HEARTBEAT_EVERY_S):
-                    if not eventlogs.heartbeat(self.run_id):
-                        self.cancelled.set()
-            finally:
-                db.session.remove()
-
-
 def _mapping(raw: dict | None):
     from worker.mining import ColumnMapping
 
@@ -94,7 +71,12 @@ def mine_run(run_id: int) -> str:
     organisation_id, storage_key = run.organisation_id, run.event_log.storage_key
     mapping = _mapping(run.mapping)
     filters = Filters.from_dict(run.filters)
-    beat = _Heartbeat(current_app._get_current_object(), organisation_id, run_id)
+    beat = Heartbeat(
+        current_app._get_current_object(),
+        organisation_id,
+        lambda: eventlogs.heartbeat(run_id),
+        f"heartbeat-{run_id}",
+    )
     beat.start()
 
     def progress(phase: str, fraction: float) -> None:

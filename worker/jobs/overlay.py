@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from flask import current_app
 
@@ -11,29 +10,10 @@ from webapp import tenancy
 from webapp.extensions import db
 from webapp.services import overlay
 from webapp.storage import get_storage
-from worker.jobs import tenant_job
+from worker.jobs import Heartbeat, tenant_job
 from worker.jobs.eventlogs import _mapping
 
 log = logging.getLogger(__name__)
-HEARTBEAT_EVERY_S = 5
-
-
-class _Heartbeat(threading.Thread):
-    """Keeps the snapshot's heartbeat fresh from its own session while the job reads and measures."""
-
-    def __init__(self, app, organisation_id: int, snapshot_id: int) -> None:
-        super().__init__(daemon=True, name=f"measurement-heartbeat-{snapshot_id}")
-        self.app, self.organisation_id, self.snapshot_id = app, organisation_id, snapshot_id
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        with self.app.app_context():
-            tenancy.activate(self.organisation_id)
-            try:
-                while not self.stop.wait(HEARTBEAT_EVERY_S):
-                    overlay.heartbeat(self.snapshot_id)
-            finally:
-                db.session.remove()
 
 
 @tenant_job
@@ -46,7 +26,12 @@ def measure_snapshot(snapshot_id: int) -> str:
     inputs = overlay.begin_snapshot(snapshot_id)
     if inputs is None:
         return "nothing to do"
-    beat = _Heartbeat(current_app._get_current_object(), tenancy.current().organisation_id, snapshot_id)
+    beat = Heartbeat(
+        current_app._get_current_object(),
+        tenancy.current().organisation_id,
+        lambda: overlay.heartbeat(snapshot_id),
+        f"measurement-heartbeat-{snapshot_id}",
+    )
     beat.start()
 
     def progress(phase: str, fraction: float) -> None:
