@@ -6,10 +6,8 @@ from __future__ import annotations
 from flask import current_app
 
 from webapp import mail
-from webapp.extensions import db
-from webapp.models import Notification, Organisation, User
-from webapp.services.accounts import membership_in
 from worker.jobs import tenant_job
+from worker.jobs.notifications import deliverable
 
 SUBJECTS = {"goal_status": "Goal status changed", "check_in_due": "Check-in due"}
 
@@ -17,15 +15,10 @@ SUBJECTS = {"goal_status": "Goal status changed", "check_in_due": "Check-in due"
 @tenant_job
 def send_goal_mail(notification_id: int, link: str) -> str:
     """Mail the member what happened to the goal (a status change or a due check-in) with its link."""
-    notification = db.session.get(Notification, notification_id)
-    if notification is None or notification.goal is None:
-        return "notification gone"
-    if notification.read_at is not None:
-        return "read already"
-    recipient = db.session.get(User, notification.user_id)
-    if recipient is None or membership_in(notification.organisation_id, recipient.id) is None:
-        return "no longer a member"
-    organisation = db.session.get(Organisation, notification.organisation_id)
+    found = deliverable(notification_id, "goal")
+    if isinstance(found, str):
+        return found
+    notification, recipient, organisation = found
     goal = notification.goal
     # One line, whatever a title holds: it goes into the Subject header.
     title = " ".join(goal.title.split())[:120]

@@ -11,18 +11,27 @@ from webapp.services.accounts import membership_in
 from worker.jobs import tenant_job
 
 
-@tenant_job
-def send_mention_mail(notification_id: int, link: str) -> str:
-    """Mail the mentioned member an excerpt of the comment and the link to it."""
+def deliverable(notification_id: int, about: str) -> tuple[Notification, User, Organisation] | str:
+    """The notification, its recipient and organisation when a mail is still due; else why not (the
+    notification or what it is `about` is gone, it was read meanwhile, the recipient left)."""
     notification = db.session.get(Notification, notification_id)
-    if notification is None or notification.comment is None:
+    if notification is None or getattr(notification, about) is None:
         return "notification gone"
     if notification.read_at is not None:
         return "read already"
     recipient = db.session.get(User, notification.user_id)
     if recipient is None or membership_in(notification.organisation_id, recipient.id) is None:
         return "no longer a member"
-    organisation = db.session.get(Organisation, notification.organisation_id)
+    return notification, recipient, db.session.get(Organisation, notification.organisation_id)
+
+
+@tenant_job
+def send_mention_mail(notification_id: int, link: str) -> str:
+    """Mail the mentioned member an excerpt of the comment and the link to it."""
+    found = deliverable(notification_id, "comment")
+    if isinstance(found, str):
+        return found
+    notification, recipient, organisation = found
     # One line, whatever a display name holds: it goes into the Subject header.
     author = " ".join((notification.actor.label if notification.actor else "Someone").split())
     journey = notification.journey.title if notification.journey else "a journey"
