@@ -12,7 +12,8 @@ log = logging.getLogger(__name__)
 
 
 def register_database_events(engine: sa.Engine, app: Flask) -> None:
-    """Per-connection setup, once per engine."""
+    """Per-connection setup, once per engine; and a session teardown that survives a dropped connection."""
+    app.teardown_appcontext(_remove_session)  # runs before Flask-SQLAlchemy's own (registered earlier)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -57,3 +58,17 @@ def tenant_policy_sql(table: str, self_column: str | None = None) -> list[str]:
         f"CREATE POLICY {table}_tenant_isolation ON {table} USING ({visible}) "
         f"WITH CHECK (organisation_id = {ORG_SETTING})",
     ]
+
+
+def _remove_session(_error: BaseException | None) -> None:
+    """End the request's session. A connection killed after the request's last statement fails the
+    closing ROLLBACK: the answer is made and SQLAlchemy has invalidated the connection, so the session is
+    dropped (else it would stay in the registry, broken, for a later request) instead of failing the
+    request with a 500."""
+    from webapp.extensions import db
+
+    try:
+        db.session.remove()
+    except sa.exc.DBAPIError as error:
+        log.warning("closing the database session failed: %s", str(error).splitlines()[0])
+        db.session.registry.clear()

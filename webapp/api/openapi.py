@@ -724,6 +724,11 @@ def document(server_url: str) -> dict:
                                         "properties": {
                                             "id": {"type": "integer"},
                                             "status": {"type": "string"},
+                                            "message": {
+                                                "type": "string",
+                                                "description": "Only while background work is paused: "
+                                                "the file is kept and read once the queue is back.",
+                                            },
                                         },
                                     }
                                 }

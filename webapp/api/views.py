@@ -105,7 +105,10 @@ def upload_event_log():
             eventlogs.set_pending_mapping(log, mapping)
         except ServiceError as error:
             return api_error(422, error.message)
-    return {"id": log.id, "status": log.status}, 202
+    answer = {"id": log.id, "status": log.status}
+    if getattr(log, "queue_paused", None):
+        answer["message"] = log.queue_paused
+    return answer, 202
 
 
 @bp.get("/event-logs")

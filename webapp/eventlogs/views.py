@@ -63,6 +63,8 @@ def upload():
             return render("eventlogs/_upload_error.html", message=error.message), 422
         flash(error.message, "error")
         return redirect(url_for("orgs.eventlogs.index"))
+    if getattr(log, "queue_paused", None):
+        flash(log.queue_paused, "info")
     target = url_for("orgs.eventlogs.show", log_id=log.id)
     if request.headers.get("HX-Request"):
         return "", 201, {"HX-Redirect": target}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
@@ -15,6 +16,7 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from flask import current_app
+from redis.exceptions import RedisError
 
 from webapp import queue, tenancy
 from webapp.extensions import db
@@ -32,6 +34,8 @@ from webapp.models import (
 from webapp.models.types import utcnow
 from webapp.services import Actor, NotFound, ServiceError, audit
 from webapp.storage import TooLarge, get_storage, new_key
+
+logger = logging.getLogger(__name__)
 
 FORMATS = {
     ".csv": "csv",
@@ -56,6 +60,12 @@ ROLE_LABELS = {
 ACTIVE = ("queued", "running")
 # The routes that receive a log file: their body may be MAX_UPLOAD_BYTES, not the forms' MAX_CONTENT_LENGTH.
 UPLOAD_ENDPOINTS = ("orgs.eventlogs.upload", "api.upload_event_log")
+# While Redis is away, uploads and runs are kept and queued by the reconciler once it is back.
+QUEUE_PAUSED = (
+    "The file is saved. Background work is paused for a moment, so reading it waits; it starts by itself "
+    "when the queue is back. You can leave this page."
+)
+RUN_QUEUE_PAUSED = "Background work is paused for a moment; this run starts by itself when the queue is back."
 
 
 def too_large_message(limit_bytes: int) -> str:
@@ -124,16 +134,29 @@ def upload(
     db.session.commit()
     if not inspect:
         return log
+    try:
+        _enqueue_inspection(log)
+    except RedisError as error:
+        logger.warning("upload %s kept, its preview waits for Redis: %s", log.id, error)
+        log.queue_paused = QUEUE_PAUSED  # read by the views; the reconciler queues the preview later
+    return log
+
+
+def _inspect_job_id(log_id: int) -> str:
+    return f"inspect-log-{log_id}"
+
+
+def _enqueue_inspection(log: EventLog) -> None:
     queue.enqueue(
         "default",
         "worker.jobs.eventlogs.inspect_log",
         log.id,
-        organisation_id=org_id,
-        description=f"preview of {filename}",
+        organisation_id=log.organisation_id,
+        description=f"preview of {log.filename}",
         job_timeout=300,
         retries=1,
+        job_id=_inspect_job_id(log.id),
     )
-    return log
 
 
 def get(log_id: int) -> EventLog:
@@ -417,18 +440,31 @@ def start_run(
     return run
 
 
+def _run_job_id(run: MiningRun) -> str:
+    return f"mining-run-{run.id}-{run.attempt}"
+
+
 def _enqueue(run: MiningRun) -> None:
-    job = queue.enqueue(
-        "mining",
-        "worker.jobs.eventlogs.mine_run",
-        run.id,
-        organisation_id=run.organisation_id,
-        description=f"mining run {run.id}",
-        job_timeout=run.timeout_s,
-        retries=0,  # retries are ours: the reconciler re-drives a run whose worker died
-        job_id=f"mining-run-{run.id}-{run.attempt}",
-    )
+    """Queue the run's job; with Redis away, the run stays queued (and says so) for the reconciler."""
+    try:
+        job = queue.enqueue(
+            "mining",
+            "worker.jobs.eventlogs.mine_run",
+            run.id,
+            organisation_id=run.organisation_id,
+            description=f"mining run {run.id}",
+            job_timeout=run.timeout_s,
+            retries=0,  # retries are ours: the reconciler re-drives a run whose worker died
+            job_id=_run_job_id(run),
+        )
+    except RedisError as error:
+        logger.warning("mining run %s stays queued until Redis is back: %s", run.id, error)
+        run.error = RUN_QUEUE_PAUSED
+        db.session.commit()
+        return
     run.rq_job_id = job.id
+    if run.error == RUN_QUEUE_PAUSED:
+        run.error = None
     db.session.commit()
 
 
@@ -464,7 +500,8 @@ def _cancel_rq_job(run: MiningRun) -> None:
 
     if not run.rq_job_id:
         return
-    with contextlib.suppress(NoSuchJobError, InvalidJobOperation):
+    # With Redis away the job cannot be cancelled there; the run's cancel_requested stops it when it starts.
+    with contextlib.suppress(NoSuchJobError, InvalidJobOperation, RedisError):
         Job.fetch(run.rq_job_id, connection=queue.redis_connection()).cancel()
 
 
@@ -718,7 +755,38 @@ def reconcile_organisation(now=None) -> list[int]:
             log.error = run.error
             db.session.commit()
         handled.append(run.id)
-    return handled
+    return handled + _requeue_lost(now, stale_after)
+
+
+def _requeue_lost(now, stale_after: timedelta) -> list[int]:
+    """Queue again what Redis does not hold: runs and previews the web could not queue while Redis was
+    away, or that a restart of Redis lost. Only after `stale_after`, so a web process that is queueing
+    right now is never raced. Returns the runs' ids."""
+    from rq.job import Job
+
+    connection = queue.redis_connection()
+    requeued = []
+    waiting_runs = db.session.scalars(
+        sa.select(MiningRun).where(
+            MiningRun.status == "queued",
+            MiningRun.queued_at < now - stale_after,
+            MiningRun.cancel_requested.is_(False),
+        )
+    )
+    for run in list(waiting_runs):
+        if not Job.exists(run.rq_job_id or _run_job_id(run), connection=connection):
+            _enqueue(run)
+            requeued.append(run.id)
+    unread = db.session.scalars(
+        sa.select(EventLog).where(
+            EventLog.status == "uploaded", EventLog.preview.is_(None), EventLog.created_at < now - stale_after
+        )
+    )
+    for log in list(unread):
+        if not Job.exists(_inspect_job_id(log.id), connection=connection):
+            _enqueue_inspection(log)
+            logger.warning("queued the preview of upload %s again", log.id)
+    return requeued
 
 
 def reconcile_all() -> list[int]:
