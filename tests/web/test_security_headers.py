@@ -4,7 +4,7 @@ no eval and forbids framing, nosniff, and a Referrer-Policy.
 "Every answer" is crawled, not sampled: each URL rule of the app with A's real ids, as A's owner, as a
 full page and as an htmx partial; every POST rule refused for its CSRF token and for a viewer; the API
 with and without a token; every static file; and each error status the app produces (400, 401, 403,
-404, 405, 413, 429, 500, also for the API).
+404, 405, 413, 429, 500, 503, also for the API).
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def test_every_static_file(client):
 
 
 def test_error_answers_of_every_kind(app_config, migrated, tenant_a):
-    """400, 401, 403, 404, 405, 413, 429 and 500, as pages and as API objects, on an app with rate
+    """400, 401, 403, 404, 405, 413, 429, 500 and 503, as pages and as API objects, on an app with rate
     limits on and unexpected errors handled as in production."""
     from webapp import create_app
 
@@ -146,6 +146,17 @@ def test_error_answers_of_every_kind(app_config, migrated, tenant_a):
     @app.get("/api/__boom")
     def _api_boom():
         raise RuntimeError("boom")
+
+    @app.get("/__database_down")
+    @app.get("/api/__database_down")
+    def _database_down():
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    @app.get("/__redis_down")
+    def _redis_down():
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        raise RedisConnectionError("Connection refused")
 
     client = app.test_client()
     org = f"/o/{tenant_a.slug}"
@@ -160,6 +171,9 @@ def test_error_answers_of_every_kind(app_config, migrated, tenant_a):
         ("POST", "/login", {"data": {"email": "x" * (3 * 1024 * 1024)}}, 413),
         ("GET", "/__boom", {}, 500),
         ("GET", "/api/__boom", {}, 500),
+        ("GET", "/__database_down", {}, 503),
+        ("GET", "/api/__database_down", {}, 503),
+        ("GET", "/__redis_down", {}, 503),
     ]
     for method, url, kwargs, status in cases:
         response, what = _answers(client, method, url, **kwargs)
