@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-sqlite-smoke lint format migrate worker bench fuzz browser clean
+.PHONY: install run test test-sqlite-smoke lint format migrate worker bench load fuzz browser clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found); set PYTHON=..."; exit 1; }
@@ -49,6 +49,10 @@ bench: install  ## mining speed and figures against pm4py, in one process (see b
 	@if [ -f bench/journeys.py ]; then $(BIN)/python bench/journeys.py; fi
 	$(BIN)/python bench/overlay.py
 	$(BIN)/python bench/dashboard.py
+
+load: install  ## the load test (~10 min): 50 locust users on gunicorn + PostgreSQL + a worker; LOAD_ARGS=--write-results
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 fuzz: install  ## a long fuzz run of the log readers (CI runs a bounded one inside `make test`)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest tests/unit/mining/test_fuzz_readers.py tests/unit/mining/test_properties.py -q
