@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -29,7 +30,7 @@ from tests.integration.test_eventlogs import _token, _upload, _wait
 from tests.integration.test_worker import _session_for
 from tests.servers import rq_worker, stack_env, web_server
 from tests.support import SMALL_JOURNEY, csrf_token
-from webapp.embedded_redis import free_port
+from webapp.embedded_redis import free_port, redis_server_binary
 
 # A hammering thread that dies (a connection error, a failed login) fails the test instead of thinning it.
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
@@ -53,7 +54,7 @@ class RedisProcess:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                "redis-server",
+                shutil.which("redis-server") or redis_server_binary(),
                 "--bind",
                 "127.0.0.1",
                 "--port",
