@@ -334,3 +334,40 @@ def test_api_mapping_refuses_ambiguous_step_names(app, tenant_a, client, measure
         headers=headers,
     )
     assert answer.status_code == 422 and "2 steps are named" in answer.get_json()["error"]["message"]
+
+
+def test_a_measurement_saved_while_redis_is_away_waits_and_is_queued_when_it_is_back(
+    app, tenant_a, client, measured, monkeypatch
+):
+    from datetime import timedelta
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from rq.job import Job
+
+    from webapp import queue, tenancy
+    from webapp.extensions import db
+    from webapp.models.overlay import MeasurementSnapshot
+    from webapp.models.types import utcnow
+    from webapp.services import overlay
+
+    real_enqueue = queue.enqueue
+
+    def redis_away(*args, **kwargs):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(queue, "enqueue", redis_away)
+    form = _form_from(measured["mapping_page"])
+    assert client.post(measured["mapping_url"], data=form).status_code == 302  # saved, no 500
+    page = client.get(measured["base"]).get_data(as_text=True)
+    assert "Redis is not answering" in page  # the user is told why it waits
+    monkeypatch.setattr(queue, "enqueue", real_enqueue)
+    with app.app_context():
+        tenancy.activate(tenant_a.organisation_id)
+        snapshot = db.session.scalar(sa.select(MeasurementSnapshot))
+        assert snapshot.status == "queued" and snapshot.rq_job_id is None
+        assert overlay.reconcile_organisation(now=utcnow()) == []  # too early: a web process may be queueing
+        assert overlay.reconcile_organisation(now=utcnow() + timedelta(minutes=5)) == [snapshot.id]
+        db.session.refresh(snapshot)
+        assert snapshot.error is None
+        assert Job.exists(snapshot.rq_job_id, connection=queue.redis_connection())
+        db.session.remove()

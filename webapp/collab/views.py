@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.exc import SQLAlchemyError
 
 from webapp.collab import bp, share_bp
+from webapp.extensions import db
 from webapp.models import Comment, Role
 from webapp.models.collaboration import MAX_COMMENT_CHARS, SHARE_LINK_DAYS_DEFAULT, SHARE_LINK_DAYS_MAX
 from webapp.models.types import utcnow
@@ -336,7 +337,9 @@ def _unread_for_top_bar() -> int | None:
         try:
             g._inbox_unread = notification_service.unread_count(current_user.id)
         except SQLAlchemyError:
-            # An error page must still render when the failed request left the session unusable.
+            # An error page must still render when the failed request left the session unusable; the
+            # rollback makes the session usable again for the rest of this request.
             log.warning("could not count unread notifications", exc_info=True)
+            db.session.rollback()
             g._inbox_unread = None
     return g._inbox_unread

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,6 +35,7 @@ from webapp.services import Actor, NotFound, ServiceError, audit
 from webapp.services import eventlogs as eventlog_service
 from webapp.services import journeys as journey_service
 
+logger = logging.getLogger(__name__)
 ACTIVE = ("queued", "running")
 MAX_ATTEMPTS = 2
 DEFAULT_CALENDAR = {
@@ -418,18 +420,36 @@ def measure(link: JourneyLogLink, *, enqueue: bool = True) -> MeasurementSnapsho
     return snapshot
 
 
+QUEUE_PAUSED = "Waiting for the job queue (Redis is not answering); it is measured as soon as it is back."
+
+
+def _job_id(snapshot: MeasurementSnapshot) -> str:
+    return f"measurement-{snapshot.id}-{snapshot.attempt}"
+
+
 def _enqueue(snapshot: MeasurementSnapshot) -> None:
-    job = queue.enqueue(
-        "mining",
-        "worker.jobs.overlay.measure_snapshot",
-        snapshot.id,
-        organisation_id=snapshot.organisation_id,
-        description=f"journey measurement {snapshot.id}",
-        job_timeout=eventlog_service.timeout_for(snapshot.event_log.size_bytes),
-        retries=0,  # the reconciler re-drives a snapshot whose worker died
-        job_id=f"measurement-{snapshot.id}-{snapshot.attempt}",
-    )
+    """Queue the snapshot's job; with Redis away it stays queued (and says so) for the reconciler."""
+    from redis.exceptions import RedisError
+
+    try:
+        job = queue.enqueue(
+            "mining",
+            "worker.jobs.overlay.measure_snapshot",
+            snapshot.id,
+            organisation_id=snapshot.organisation_id,
+            description=f"journey measurement {snapshot.id}",
+            job_timeout=eventlog_service.timeout_for(snapshot.event_log.size_bytes),
+            retries=0,  # the reconciler re-drives a snapshot whose worker died
+            job_id=_job_id(snapshot),
+        )
+    except RedisError as error:
+        logger.warning("measurement %s stays queued until Redis is back: %s", snapshot.id, error)
+        snapshot.error = QUEUE_PAUSED
+        db.session.commit()
+        return
     snapshot.rq_job_id = job.id
+    if snapshot.error == QUEUE_PAUSED:
+        snapshot.error = None
     db.session.commit()
 
 
@@ -625,7 +645,26 @@ def reconcile_organisation(now=None) -> list[int]:
             snapshot.finished_at = now
             snapshot.error = f"The worker stopped while measuring, {snapshot.attempt} times. Measure again."
             db.session.commit()
-    return [s.id for s in stale]
+    return [s.id for s in stale] + _requeue_lost(now, stale_after)
+
+
+def _requeue_lost(now, stale_after: timedelta) -> list[int]:
+    """Queue again the snapshots Redis does not hold (queued while it was away, or lost by a restart),
+    only once they waited `stale_after`, so a web process queueing right now is never raced."""
+    from rq.job import Job
+
+    connection = queue.redis_connection()
+    requeued = []
+    waiting = db.session.scalars(
+        sa.select(MeasurementSnapshot).where(
+            MeasurementSnapshot.status == "queued", MeasurementSnapshot.queued_at < now - stale_after
+        )
+    )
+    for snapshot in list(waiting):
+        if not Job.exists(snapshot.rq_job_id or _job_id(snapshot), connection=connection):
+            _enqueue(snapshot)
+            requeued.append(snapshot.id)
+    return requeued
 
 
 # --- reading figures -----------------------------------------------------------------------------
