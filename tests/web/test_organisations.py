@@ -317,8 +317,8 @@ def test_empty_sections_explain_what_to_do(app, tenant_a, make_client):
     login(viewer, "viewer@a.example")
     for section, hint in (
         ("eventlogs", "Upload a ticket"),
-        ("goals", "improvement goals"),
-        ("dashboard", "executive view"),
+        ("goals", "Set a goal on a measured figure"),
+        ("dashboard", "Goals set on the Goals page appear here"),
     ):
         page = viewer.get(f"/o/{tenant_a.slug}/{section}")
         assert page.status_code == 200 and hint in page.get_data(as_text=True)
