@@ -441,6 +441,7 @@ def test_a_request_for_a_missing_organisation_looks_like_a_foreign_one(app, worl
     assert missing.status_code == foreign.status_code == 404
     assert missing.get_data(as_text=True) == foreign.get_data(as_text=True)
 
+
 def _digest(user_id: int) -> int:
     """A weekly digest of A's owner (a row written directly)."""
     from datetime import UTC, datetime
@@ -457,3 +458,30 @@ def _digest(user_id: int) -> int:
     db.session.add(digest)
     db.session.commit()
     return digest.id
+
+
+@pytest.mark.postgres
+def test_rls_alone_answers_404_for_every_read_of_a(app, world, make_client):
+    """The read checks again with the ORM scoping switched off: PostgreSQL's row-level security is the
+    only wall left, and it must hold on its own for every page, fragment and API read."""
+    app.config["TENANT_ORM_SCOPING"] = False
+    client = make_client()
+    login(client, world["b"].emails["owner"])
+    headers = {"Authorization": f"Bearer {world['b_token']}"}
+    checked = 0
+    for slug in (world["a"].slug, world["b"].slug):
+        for endpoint, method, url in _urls(app, world, slug):
+            kind = RULES[endpoint]
+            if method != "GET" or kind not in ("org", "api") or not re.search(r"/\d+", url):
+                continue
+            if kind == "api" and slug != world["a"].slug:
+                continue
+            response = client.get(url, headers=headers if kind == "api" else {})
+            assert response.status_code == 404, (
+                f"GET {url} answered {response.status_code} without ORM scoping"
+            )
+            body = response.get_data(as_text=True)
+            for secret in _a_secrets(world):
+                assert secret not in body, f"GET {url} leaks {secret!r} without ORM scoping"
+            checked += 1
+    assert checked >= 30
