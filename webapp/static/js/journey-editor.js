@@ -134,6 +134,14 @@
       event.preventDefault();
     }
   });
+  // A poll already on its way when someone starts typing must not land on what they type either.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    var config = event.detail.requestConfig;
+    if (elt && elt.id === "board" && config && config.verb === "get" && editing()) {
+      event.detail.shouldSwap = false;
+    }
+  });
 
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-dismiss-conflict]") : null;
