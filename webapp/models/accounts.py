@@ -79,7 +79,8 @@ class Membership(OrgOrSelfScoped, db.Model):
     role: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    user: Mapped[User] = relationship(back_populates="memberships")
+    # Joined: pages list members with their names, and a lazy load would cost one query per member.
+    user: Mapped[User] = relationship(back_populates="memberships", lazy="joined")
     organisation: Mapped[Organisation] = relationship(lazy="joined")
 
     @property
