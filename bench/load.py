@@ -536,13 +536,23 @@ class CpuSampler(threading.Thread):
     def watch(self, name: str, pid: int) -> None:
         self.roots[name] = pid
 
-    def _sample(self) -> None:
+    def _trees(self):
         for name, pid in list(self.roots.items()):
             try:
                 root = psutil.Process(pid)
-                tree = [root, *root.children(recursive=True)]
+                yield name, [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 continue
+        # The PostgreSQL backends serving this database (the server itself is shared, so not all of it).
+        backends = []
+        for proc in psutil.process_iter(["cmdline"]):
+            with suppress(psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
+                if f" {DATABASE} " in " ".join(proc.info["cmdline"]) + " ":
+                    backends.append(proc)
+        yield "postgres backends", backends
+
+    def _sample(self) -> None:
+        for name, tree in self._trees():
             for proc in tree:
                 with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                     times = proc.cpu_times()

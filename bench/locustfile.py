@@ -15,7 +15,10 @@ token in `X-CSRFToken`), and 30% full pages:
   form's POST with the version it was based on; 409 is a conflict shown to the user, not an error);
 - full pages: the journey map, the journeys list, the data-vs-story page, the dashboard, the goals list
   and a goal's page;
-- now and then a fresh login (a new browser: cookies dropped, login page, POST, argon2 included).
+- every user logs in when it starts (all in the first seconds, the warm-up), then about one task in a
+  thousand is a fresh login (a new browser: cookies dropped, the login page, the POST with argon2id at
+  the production cost, ~150 ms of CPU): at 3.5 tasks/s each user logs in again every ~5 minutes, far
+  more often than people do, and 50 users make ~10 logins a minute.
 
 Every request is recorded (start time, name, milliseconds, outcome) and written to LOAD_RECORD at the
 end, so load.py can cut the warm-up off and take percentiles per group. Request names start with the
@@ -146,16 +149,16 @@ class Member(FastHttpUser):
         if marker:
             self.comments_since = marker.group(1)
 
-    # --- partials (weights add up to 140 of 200) -------------------------------------------------
+    # --- partials (weights add up to 700 of 1001) -------------------------------------------------
 
-    @task(48)
+    @task(240)
     def board_poll(self) -> None:
         url = f"{self.base}/journeys/{self.journey_id}/board?since={self.since}"
         answer = self._get("partial: board poll", url, expect=(200, 204), hx=True)
         if answer.status_code == 200:
             self._read_board(answer.text or "")
 
-    @task(24)
+    @task(120)
     def comments_poll(self) -> None:
         if self.comments_since is None:
             self.open_comments()
@@ -167,34 +170,34 @@ class Member(FastHttpUser):
             if marker:
                 self.comments_since = marker.group(1)
 
-    @task(24)
+    @task(120)
     def inbox_poll(self) -> None:
         url = f"{self.base}/inbox/unread?since={self.inbox_since}"
         answer = self._get("partial: inbox unread poll", url, expect=(200, 204), hx=True)
         if answer.status_code == 200:
             self._read_page(answer.text or "")
 
-    @task(16)
+    @task(80)
     def presence(self) -> None:
         self._get("partial: presence", f"{self.base}/journeys/{self.journey_id}/presence", hx=True)
 
-    @task(6)
+    @task(30)
     def eventlog_status(self) -> None:
         url = f"{self.base}/eventlogs/{PLAN['log_id']}/status"
         self._get("partial: event log status", url, expect=(200, 286), hx=True)
 
-    @task(6)
+    @task(30)
     def measurement_status(self) -> None:
         journey_id, link_id = random.choice(PLAN["links"])
         url = f"{self.base}/journeys/{journey_id}/data/links/{link_id}/status"
         self._get("partial: measurement status", url, expect=(200, 286), hx=True)
 
-    @task(6)
+    @task(30)
     def dashboard_filtered(self) -> None:
         kind = random.choice(("employee", "customer"))
         self._get("partial: dashboard filtered", f"{self.base}/dashboard?kind={kind}", hx=True)
 
-    @task(10)
+    @task(50)
     def edit_step(self) -> None:
         """The inline Edit form of a step, with the version it was drawn with (viewers only look)."""
         if not self.editor or not self.versions:
@@ -228,34 +231,34 @@ class Member(FastHttpUser):
             else:
                 response.failure(f"HTTP {response.status_code}")
 
-    # --- full pages (60 of 200) -------------------------------------------------------------------
+    # --- full pages (300 of 1001) -------------------------------------------------------------------
 
-    @task(16)
+    @task(80)
     def journey_page(self) -> None:
         self.open_journey()
 
-    @task(10)
+    @task(50)
     def journeys_list(self) -> None:
         self._read_page(self._get("full: journeys list", f"{self.base}/journeys").text or "")
 
-    @task(10)
+    @task(50)
     def data_vs_story(self) -> None:
         journey_id, _ = random.choice(PLAN["links"])
         self._get("full: data vs story", f"{self.base}/journeys/{journey_id}/data")
 
-    @task(12)
+    @task(60)
     def dashboard(self) -> None:
         self._read_page(self._get("full: dashboard", f"{self.base}/dashboard").text or "")
 
-    @task(8)
+    @task(40)
     def goals_list(self) -> None:
         self._get("full: goals list", f"{self.base}/goals")
 
-    @task(4)
+    @task(20)
     def goal_page(self) -> None:
         self._get("full: goal page", f"{self.base}/goals/{random.choice(PLAN['goals'])}")
 
-    # --- a new login now and then (1 of 200) ------------------------------------------------------
+    # --- a new login now and then (1 of 1001) ------------------------------------------------------
 
     @task(1)
     def relogin(self) -> None:
