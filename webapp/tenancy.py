@@ -120,8 +120,14 @@ def _set_database_tenant(connection: sa.Connection, tenant: Tenant | None) -> No
 
 @event.listens_for(Session, "after_begin")
 def _on_transaction_begin(session: Session, transaction, connection: sa.Connection) -> None:
-    """Every transaction tells PostgreSQL whose rows it may see (SET LOCAL semantics)."""
-    _set_database_tenant(connection, current())
+    """Every transaction tells PostgreSQL whose rows it may see (SET LOCAL semantics). With neither an
+    organisation nor a user in scope there is nothing to tell: a transaction starts with both settings
+    empty (the last one's SET LOCAL died with it), which matches no row; that saves a round trip at the
+    start of every request, whose first statement loads the session's user."""
+    tenant = current()
+    if tenant is None or (tenant.organisation_id is None and tenant.user_id is None):
+        return
+    _set_database_tenant(connection, tenant)
 
 
 def _touches_tenant_data(state) -> bool:
