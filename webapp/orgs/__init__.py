@@ -26,18 +26,16 @@ def _add_slug(endpoint, values):
 @bp.before_request
 def _resolve_organisation():
     from webapp.extensions import login_manager
-    from webapp.services.accounts import membership_in, organisation_by_slug
+    from webapp.services.accounts import my_membership_by_slug
 
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
-    organisation = organisation_by_slug(g.org_slug or "")
-    if organisation is None:
-        abort(404)
-    tenancy.activate(organisation.id, current_user.id)
-    membership = membership_in(organisation.id, current_user.id)
+    # One query for both (this runs before every page and every poll): the user's own membership there.
+    membership = my_membership_by_slug(g.org_slug or "", current_user.id)
     if membership is None:
         abort(404)
-    g.organisation, g.membership = organisation, membership
+    tenancy.activate(membership.organisation_id, current_user.id)
+    g.organisation, g.membership = membership.organisation, membership
 
 
 from webapp.eventlogs import bp as _eventlogs_bp  # noqa: E402

@@ -178,6 +178,17 @@ def membership_in(organisation_id: int, user_id: int) -> Membership | None:
     )
 
 
+def my_membership_by_slug(slug: str, user_id: int) -> Membership | None:
+    """The user's membership in the organisation with this slug, its organisation loaded with it, or None
+    (no such organisation, or not a member): one query, under the user's own scope, in which a user sees
+    their own memberships in every organisation."""
+    return db.session.scalar(
+        sa.select(Membership)
+        .join(Organisation, Organisation.id == Membership.organisation_id)
+        .where(Organisation.slug == slug, Membership.user_id == user_id)
+    )
+
+
 def members() -> list[Membership]:
     """Memberships of the current organisation, by email, each with its user loaded by the same query
     (pages list every member's name: one query, not one per member)."""
