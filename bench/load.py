@@ -40,6 +40,7 @@ What it does, by itself:
     .venv/bin/python bench/load.py                         # everything (~10 min)
     .venv/bin/python bench/load.py --write-results         # and append the figures to bench/RESULTS.md
     .venv/bin/python bench/load.py --duration 30 --no-mining --no-upload    # a quick look
+    .venv/bin/python bench/load.py --seed-only             # only the database, to profile pages by hand
 """
 
 from __future__ import annotations
@@ -995,6 +996,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max-wait", type=float, default=900, help="seconds to wait for a quiet machine")
     parser.add_argument("--keep", action="store_true", help="keep the database and the work folder")
+    parser.add_argument(
+        "--seed-only", action="store_true", help="seed the database, keep it and the plan, start nothing"
+    )
     parser.add_argument("--write-results", action="store_true", help="append the figures to bench/RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -1025,6 +1029,9 @@ def main(argv: list[str] | None = None) -> int:
     analyze(owner_url)
     plan_path = WORKDIR / "plan.json"
     plan_path.write_text(json.dumps(plan))
+    if args.seed_only:
+        say(f"seeded {DATABASE}; the plan (accounts, ids, the API token) is {plan_path}")
+        return 0
 
     env = stack_env(config, port=free_port())
     web, base = start_web(env)
