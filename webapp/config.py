@@ -53,6 +53,9 @@ class Config:
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
     SESSION_IDLE_TIMEOUT = timedelta(minutes=int(os.environ.get("SESSION_IDLE_MINUTES", "120")))
     PERMANENT_SESSION_LIFETIME = timedelta(days=14)
+    # The cookie is signed and sent again only when the session changes (at most once a minute, when the
+    # idle check moves "seen"), not on every answer: the live polls would otherwise re-sign it each time.
+    SESSION_REFRESH_EACH_REQUEST = False
     WTF_CSRF_TIME_LIMIT = None  # the session's own expiry bounds the token
     RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
     RATELIMIT_LOGIN_PER_IP = os.environ.get("RATELIMIT_LOGIN_PER_IP", "20 per minute")
