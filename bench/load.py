@@ -471,8 +471,9 @@ def stop(process: subprocess.Popen, timeout_s: float = 15) -> None:
         log.close()
 
 
-def start_web(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """gunicorn as production runs it (infra/gunicorn.conf.py decides workers and threads)."""
+def start_web(env: dict[str, str], extra: list[str]) -> tuple[subprocess.Popen, str]:
+    """gunicorn as production runs it (infra/gunicorn.conf.py decides workers and threads, unless
+    `extra` arguments, such as --threads 4, say otherwise)."""
     port = int(env["PORT"])
     process = start_process(
         [
@@ -483,6 +484,7 @@ def start_web(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
             f"127.0.0.1:{port}",
             "--access-logfile",
             str(WORKDIR / "access.log"),
+            *extra,
             "webapp.wsgi:app",
         ],
         env,
@@ -995,6 +997,9 @@ def main(argv: list[str] | None = None) -> int:
         "--max-load", type=float, default=1.5, help="wait until the 1-min load is at most this"
     )
     parser.add_argument("--max-wait", type=float, default=900, help="seconds to wait for a quiet machine")
+    parser.add_argument(
+        "--web-args", default="", help='more gunicorn arguments, to try settings (e.g. "--threads 4")'
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and the work folder")
     parser.add_argument(
         "--seed-only", action="store_true", help="seed the database, keep it and the plan, start nothing"
@@ -1034,11 +1039,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     env = stack_env(config, port=free_port())
-    web, base = start_web(env)
+    web, base = start_web(env, args.web_args.split())
     worker = None
     results: dict = {"version": version, "role": role, "workers": (workers, threads, kind)}
     try:
-        say(f"gunicorn at {base}: pids {[p.pid for p in web_workers(web)]}")
+        say(f"gunicorn at {base}: pids {[p.pid for p in web_workers(web)]} {args.web_args}".rstrip())
+        if args.web_args:
+            results["workers"] = (*results["workers"][:2], f"{results['workers'][2]}, {args.web_args}")
         # Phase 1: the baseline.
         load = wait_for_quiet(args.max_load, args.max_wait, "baseline")
         records, started, cpu = load_phase(args, base, plan_path, "baseline", {"gunicorn": web.pid})
