@@ -5,19 +5,21 @@ Run by bench/load.py, which seeds the organisation, starts gunicorn and writes t
 seeded by load.py (`locust -f bench/locustfile.py --host http://127.0.0.1:PORT` with LOAD_PLAN set).
 
 Each user logs in through the real form with its own account, opens its journey, and then, at a steady
-pace (`LOAD_RATE` tasks a second), does what the open pages do and what people do on them. The weights
-are per request: about 70% are htmx partials, as the browser sends them (`HX-Request: true`, the CSRF
-token in `X-CSRFToken`), and 30% full pages:
+pace (`LOAD_RATE` tasks a second, 3.2 by default: about 2.2 partials a second, as an open map polls its
+board, comments and inbox every 1.5 s and presence every 3 s), does what the open pages do and what
+people do on them. The weights are per request: about 70% are htmx partials, as the browser sends them
+(`HX-Request: true`, the CSRF token in `X-CSRFToken`), and 30% full pages:
 
 - partials: the map's live poll `board?since=<marker>` (204 while nothing changed, the new board
   otherwise), presence, the comments poll, the inbox's unread-count poll, the event log's and the
-  measurement's status fragments, the dashboard filtered (its body fragment), and step edits (the inline
-  form's POST with the version it was based on; 409 is a conflict shown to the user, not an error);
+  measurement's status fragments, the dashboard filtered (its body fragment), and step edits (1% of the
+  requests: each editor saves a step about every 30 s, a busy workshop; the inline form's POST with the
+  version it was based on; 409 is a conflict shown to the user, not an error);
 - full pages: the journey map, the journeys list, the data-vs-story page, the dashboard, the goals list
   and a goal's page;
 - every user logs in when it starts (all in the first seconds, the warm-up), then about one task in a
   thousand is a fresh login (a new browser: cookies dropped, the login page, the POST with argon2id at
-  the production cost, ~150 ms of CPU): at 3.5 tasks/s each user logs in again every ~5 minutes, far
+  the production cost, ~150 ms of CPU): at 3.2 tasks/s each user logs in again every ~5 minutes, far
   more often than people do, and 50 users make ~10 logins a minute.
 
 Every request is recorded (start time, name, milliseconds, outcome) and written to LOAD_RECORD at the
@@ -41,7 +43,7 @@ from locust.exception import StopUser
 PLAN = (
     json.loads(Path(os.environ["LOAD_PLAN"]).read_text(encoding="utf-8")) if "LOAD_PLAN" in os.environ else {}
 )
-RATE = float(os.environ.get("LOAD_RATE", "3.5"))  # tasks per second per user
+RATE = float(os.environ.get("LOAD_RATE", "3.2"))  # tasks per second per user
 ACCOUNTS = itertools.count()
 
 CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
@@ -51,13 +53,17 @@ COMMENTS_SINCE = re.compile(r"comments\?since=([^\"&]+)")
 INBOX_SINCE = re.compile(r"inbox/unread\?since=(\d+)")
 CHANNELS = ("web", "email", "phone", "chat", "self_service_portal", "other")
 
-RECORDS: list[tuple[float, str, float, str]] = []  # (start, name, ms, "" or the error)
+RECORDS: list[tuple[float, str, float, str, int]] = []  # (start, name, ms, "" or the error, status)
 
 
 @events.request.add_listener
-def _record(request_type, name, response_time, response_length, exception=None, start_time=None, **_):
+def _record(
+    request_type, name, response_time, response_length, exception=None, start_time=None, response=None, **_
+):
     started = start_time if start_time is not None else time.time() - response_time / 1000
-    RECORDS.append((started, name, response_time, "" if exception is None else str(exception)[:200]))
+    status = getattr(response, "status_code", 0) or 0
+    error = "" if exception is None else str(exception)[:200]
+    RECORDS.append((started, name, response_time, error, status))
 
 
 @events.quitting.add_listener
@@ -149,7 +155,7 @@ class Member(FastHttpUser):
         if marker:
             self.comments_since = marker.group(1)
 
-    # --- partials (weights add up to 700 of 1001) -------------------------------------------------
+    # --- partials (weights add up to 660 of 961) -------------------------------------------------
 
     @task(240)
     def board_poll(self) -> None:
@@ -197,7 +203,7 @@ class Member(FastHttpUser):
         kind = random.choice(("employee", "customer"))
         self._get("partial: dashboard filtered", f"{self.base}/dashboard?kind={kind}", hx=True)
 
-    @task(50)
+    @task(10)
     def edit_step(self) -> None:
         """The inline Edit form of a step, with the version it was drawn with (viewers only look)."""
         if not self.editor or not self.versions:
@@ -231,7 +237,7 @@ class Member(FastHttpUser):
             else:
                 response.failure(f"HTTP {response.status_code}")
 
-    # --- full pages (300 of 1001) -------------------------------------------------------------------
+    # --- full pages (300 of 961) -------------------------------------------------------------------
 
     @task(80)
     def journey_page(self) -> None:
@@ -258,7 +264,7 @@ class Member(FastHttpUser):
     def goal_page(self) -> None:
         self._get("full: goal page", f"{self.base}/goals/{random.choice(PLAN['goals'])}")
 
-    # --- a new login now and then (1 of 1001) ------------------------------------------------------
+    # --- a new login now and then (1 of 961) ------------------------------------------------------
 
     @task(1)
     def relogin(self) -> None:
