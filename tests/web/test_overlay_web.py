@@ -130,6 +130,11 @@ def test_the_editor_proposes_a_mapping_by_name_and_saving_it_measures_the_journe
     _measure_pending(app, tenant_a)
     show = client.get(measured["base"]).get_data(as_text=True)
     assert "3 of 5 cases" in show and "Ghost step" in show and "Satisfaction survey" in show
+    # Diagnose is drawn as fine (+1) but c3 comes back to it: felt and measured pain disagree.
+    assert "Drawn as +1, but 25% of its cases come back to it" in show
+    # The log's variants collapsed into paths through the drawn steps, the most common first.
+    assert "ways people really go through this journey" in show
+    assert "Log ticket → Diagnose → Fix → Close ticket" in show
     # Saving the same mapping again makes no new version; a change makes version 2.
     client.post(measured["mapping_url"], data=form)
     form[f"step-{names['Escalated']}"] = str(steps["Diagnose"])
