@@ -219,7 +219,9 @@ def test_sliders_filter_activities_and_paths_and_update_the_summary(map_page: Pa
 
     # Paths at 0 %: only what keeps every activity reachable and leavable.
     page.get_by_label("Activities", exact=True).fill(str(len(DATA["activities"])))
+    expect(nodes).to_have_count(len(DATA["activities"]))  # redrawn before the next slider moves
     page.get_by_label("Paths", exact=True).fill("0")
+    expect(page.locator("#map .pm-summary")).to_contain_text("Showing 12 of 12 activities")
     expect(page.locator("#map .pm-summary")).not_to_contain_text(f"{len(DATA['edges'])} of")
     kept = page.locator("#map .pm-edge[data-kind=path]").count()
     assert 0 < kept < len(DATA["edges"])
