@@ -80,6 +80,10 @@ class Config:
     RECONCILE_EVERY_S = int(os.environ.get("RECONCILE_EVERY_S", "10"))
     # How often a worker's scheduler looks for due recurring jobs (weekly digests, the goals' daily sweep).
     SCHEDULE_EVERY_S = int(os.environ.get("SCHEDULE_EVERY_S", "60"))
+    # The worker and its jobs run this much nicer (and so does its autogroup, see worker/__main__.py), so
+    # on a machine shared with the web processes a mining run takes the CPU the pages leave (web p95
+    # otherwise degrades ~6-10x on 2 cores while 1M events are mined; bench/RESULTS.md, Load). 0: as is.
+    WORKER_NICE = int(os.environ.get("WORKER_NICE", "10"))
     TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
 
     def __init__(self) -> None:

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 import threading
+from contextlib import suppress
+from pathlib import Path
 
 from rq import Worker
 
@@ -39,6 +41,25 @@ def _reconcile_forever(app, stop: threading.Event) -> None:
             log.exception("reconciler round failed")
 
 
+_lowered: list[int] = []
+
+
+def _lower_priority(nice: int) -> None:
+    """Yield the CPU to the web processes on a shared machine: `nice` steps lower for this process (its
+    threads and the work horses it forks inherit it) and, when it leads a session of its own, for that
+    session's autogroup too. Linux's autogroup scheduling shares the CPU between sessions first, whatever
+    the niceness inside them, and a process manager (`journeylens up`, the tests' servers) starts the web
+    and the worker each in its own session. Under systemd or containers, give the worker a lower CPU
+    weight there (CPUWeight=, cpu_shares). Once per process."""
+    if nice <= 0 or _lowered:
+        return
+    _lowered.append(nice)
+    os.nice(nice)
+    if os.getsid(0) == os.getpid():
+        with suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(nice))
+
+
 def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -> bool:
     """Start an RQ worker inside an app context (returns when it stops; SIGTERM stops it gracefully)."""
     from sqlalchemy.orm import configure_mappers
@@ -48,6 +69,7 @@ def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -
     from webapp.queue import QUEUE_NAMES, get_queue, redis_connection
 
     app = app or create_app()
+    _lower_priority(app.config.get("WORKER_NICE", 0))  # before any thread starts: they inherit it
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with app.app_context():
         configure_mappers()  # once, before forking work horses
