@@ -529,7 +529,7 @@ class CpuSampler(threading.Thread):
     """CPU used by named process trees over a phase (gunicorn, the worker, locust), sampled every 0.5 s:
     approximate (a short-lived child, such as a work horse, loses its last half second)."""
 
-    def __init__(self) -> None:
+    def __init__(self, redis_url: str) -> None:
         super().__init__(daemon=True)
         self.roots: dict[str, int] = {}
         self.first: dict[int, float] = {}
@@ -537,6 +537,8 @@ class CpuSampler(threading.Thread):
         self.stop_event = threading.Event()
         self.started_at = self.stopped_at = 0.0
         self.wall_start = time.time()
+        self.web_peak_rss = 0
+        self.redis_port = urlsplit(redis_url).port or 6379
 
     def watch(self, name: str, pid: int) -> None:
         self.roots[name] = pid
@@ -548,18 +550,26 @@ class CpuSampler(threading.Thread):
                 yield name, [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 continue
-        # The PostgreSQL backends serving this database (the server itself is shared, so not all of it).
-        backends = []
+        # The PostgreSQL backends serving this database (the server itself is shared, so not all of it),
+        # the Redis server (presence, limits, the queues; shared too) and this process (its threads).
+        backends, redis = [], []
         for proc in psutil.process_iter(["cmdline"]):
             with suppress(psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
-                if f" {DATABASE} " in " ".join(proc.info["cmdline"]) + " ":
+                command = " ".join(proc.info["cmdline"]) + " "
+                if f" {DATABASE} " in command:
                     backends.append(proc)
+                elif command.startswith("redis-server") and f":{self.redis_port} " in command:
+                    redis.append(proc)
         yield "postgres backends", backends
+        yield "redis", redis
+        yield "load.py", [psutil.Process()]
 
     def _sample(self) -> None:
         for name, tree in self._trees():
             for proc in tree:
                 with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    if name == "gunicorn" and proc.pid != self.roots[name]:
+                        self.web_peak_rss = max(self.web_peak_rss, proc.memory_info().rss)
                     times = proc.cpu_times()
                     total = times.user + times.system
                     if proc.pid not in self.first:
@@ -609,6 +619,7 @@ class Figures:
     cpu: dict[str, float] = field(default_factory=dict)
     note: str = ""
     statuses: dict[str, dict[int, int]] = field(default_factory=dict)
+    web_peak_rss_mb: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -719,7 +730,9 @@ def show(figures: Figures, baseline: Figures | None = None) -> str:
     ]
     if figures.cpu:
         lines.append(
-            "  CPU (cores busy): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(figures.cpu.items()))
+            "  CPU (cores busy): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in sorted(figures.cpu.items()))
+            + f"; peak RSS of a web worker {figures.web_peak_rss_mb:.0f} MiB"
         )
     header = f"  {'group / request':<34} {'n':>6} {'share':>6} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
     lines += [header, "  " + "-" * (len(header) - 2)]
@@ -774,8 +787,8 @@ def verdicts(figures: Figures) -> list[tuple[str, str, bool]]:
 
 def load_phase(
     args, base: str, plan_path: Path, label: str, extra_cpu: dict[str, int]
-) -> tuple[list, float, dict[str, float]]:
-    sampler = CpuSampler()
+) -> tuple[list, float, dict[str, float], float]:
+    sampler = CpuSampler(args.redis)
     for name, pid in extra_cpu.items():
         sampler.watch(name, pid)
     sampler.start()
@@ -788,7 +801,7 @@ def load_phase(
         base, plan_path, args.users, args.spawn_rate, seconds, args.rate, label, sampler
     )
     cpu = sampler.finish()
-    return records, started, cpu
+    return records, started, cpu, sampler.web_peak_rss / 2**20
 
 
 def disturbed(cpu: dict[str, float], args, attempt: int, label: str) -> bool:
@@ -1096,10 +1109,10 @@ def main(argv: list[str] | None = None) -> int:
         # Phase 1: the baseline.
         for attempt in range(args.retries + 1):
             load = wait_for_quiet(args.max_load, args.max_wait, "baseline")
-            records, started, cpu = load_phase(args, base, plan_path, "baseline", {"gunicorn": web.pid})
+            records, started, cpu, rss = load_phase(args, base, plan_path, "baseline", {"gunicorn": web.pid})
             window = (started + args.warmup, started + args.warmup + args.duration)
             baseline = figures_from("baseline", records, *window, load)
-            baseline.cpu = cpu
+            baseline.cpu, baseline.web_peak_rss_mb = cpu, rss
             say(show(baseline))
             if not disturbed(cpu, args, attempt, "baseline"):
                 break
@@ -1138,7 +1151,7 @@ def main(argv: list[str] | None = None) -> int:
                 load = wait_for_quiet(args.max_load, args.max_wait, "mining")
                 reminer = Reminer(app, plan, log_id)
                 reminer.start()
-                records, started, cpu = load_phase(
+                records, started, cpu, rss = load_phase(
                     args, base, plan_path, "mining", {"gunicorn": web.pid, "worker": worker.pid}
                 )
                 reminer.stop_event.set()
@@ -1151,7 +1164,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = [(a, b) for a, b, _ in reminer.runs]
             busy = sum(max(0.0, min(b, window[1]) - max(a, window[0])) for a, b in runs)
             mining = figures_from("mining", records, *window, load)
-            mining.cpu = cpu
+            mining.cpu, mining.web_peak_rss_mb = cpu, rss
             mining.note = (
                 f"{len(reminer.runs)} mining runs ({', '.join(f'{b - a:.1f} s' for a, b in runs)}), "
                 f"mining {busy / args.duration:.0%} of the window"
@@ -1163,7 +1176,7 @@ def main(argv: list[str] | None = None) -> int:
                 load,
                 keep=lambda t: any(a <= t < b for a, b in runs),
             )
-            during.cpu = cpu
+            during.cpu, during.web_peak_rss_mb = cpu, rss
             say(show(mining, baseline))
             say(show(during, baseline))
             results.update(mining=mining, during=during, events=events, alone_s=alone_s)
