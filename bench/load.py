@@ -504,7 +504,8 @@ def start_web(env: dict[str, str], extra: list[str]) -> tuple[subprocess.Popen, 
             pass
         time.sleep(0.2)
     else:
-        raise TimeoutError("gunicorn did not answer in 60 s")
+        stop(process)
+        raise TimeoutError(f"gunicorn did not answer in 60 s; see {WORKDIR / 'gunicorn.log'}")
     time.sleep(2)  # every worker booted
     return process, base
 
