@@ -6,7 +6,8 @@ Two walls keep tenants apart:
    raises: we fail closed rather than return everybody's rows.
 2. On PostgreSQL, row-level security: each transaction starts with `set_config(..., is_local => true)`
    (the SET LOCAL form, which dies with the transaction and so cannot leak through the pool), and every
-   tenant table has a policy that matches no row while the setting is empty.
+   tenant table has a policy that matches no row while the setting is empty. A tenant chosen inside a
+   transaction reaches PostgreSQL just before that transaction's next statement or flush.
 New tenant-owned rows get the current organisation; a row for another organisation is refused.
 """
 
@@ -70,9 +71,10 @@ def activate(organisation_id: int | None, user_id: int | None = None) -> Tenant:
 
     tenant = Tenant(organisation_id, user_id)
     g._journeylens_tenant = tenant
-    session = db.session()
-    if session.in_transaction():
-        _set_database_tenant(session.connection(), tenant)
+    # Inside a transaction PostgreSQL learns of the change just before the next statement (see
+    # _sync_database_tenant), not now: a request activates the user, then the organisation, and
+    # telling the database once saves a round trip on every page and poll.
+    g._journeylens_tenant_pending = db.session().in_transaction()
     return tenant
 
 
@@ -80,6 +82,7 @@ def deactivate() -> None:
     """Forget the tenant (end of a request or job)."""
     if has_app_context():
         g.pop("_journeylens_tenant", None)
+        g.pop("_journeylens_tenant_pending", None)
         g.pop("_journeylens_unscoped", None)
 
 
@@ -124,10 +127,23 @@ def _on_transaction_begin(session: Session, transaction, connection: sa.Connecti
     organisation nor a user in scope there is nothing to tell: a transaction starts with both settings
     empty (the last one's SET LOCAL died with it), which matches no row; that saves a round trip at the
     start of every request, whose first statement loads the session's user."""
+    if has_app_context():
+        g._journeylens_tenant_pending = False  # this transaction starts with the current tenant
     tenant = current()
     if tenant is None or (tenant.organisation_id is None and tenant.user_id is None):
         return
     _set_database_tenant(connection, tenant)
+
+
+def _sync_database_tenant(session: Session) -> None:
+    """Before a statement or a flush: if the tenant changed inside the open transaction, tell PostgreSQL.
+    Every statement of the session passes here (Session.execute, lazy loads and flushes alike)."""
+    if not has_app_context() or not g.get("_journeylens_tenant_pending", False):
+        return
+    connection = session.connection()  # may begin the transaction, whose after_begin tells it instead
+    if g.get("_journeylens_tenant_pending", False):
+        _set_database_tenant(connection, current())
+        g._journeylens_tenant_pending = False
 
 
 def _touches_tenant_data(state) -> bool:
@@ -137,6 +153,7 @@ def _touches_tenant_data(state) -> bool:
 @event.listens_for(Session, "do_orm_execute")
 def _scope_orm_statement(state) -> None:
     """Add the current organisation's criteria to every ORM select, update and delete."""
+    _sync_database_tenant(state.session)
     if not (state.is_select or state.is_update or state.is_delete):
         return
     if not has_app_context() or not _orm_scoping_enabled():
@@ -162,6 +179,7 @@ def _stamp_new_rows(session: Session, flush_context, instances) -> None:
     """New tenant rows belong to the current organisation; writing into another one is refused."""
     if not has_app_context():
         return
+    _sync_database_tenant(session)
     tenant = current()
     unscoped_now = g.get("_journeylens_unscoped", False)
     for obj in session.new:

@@ -176,3 +176,30 @@ def test_tenant_setting_does_not_leak_through_the_pool(app, tenant_a, tenant_b):
         ).scalar()
         assert setting == ""
         db.session.rollback()
+
+
+@pytest.mark.postgres
+def test_a_tenant_switched_inside_a_transaction_reaches_the_database_before_the_next_statement(
+    app, tenant_a, tenant_b
+):
+    """activate() tells PostgreSQL lazily (one round trip for a request that picks the user, then the
+    organisation); the next query, Core statement or flush must still run under the new tenant."""
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+
+    app.config["TENANT_ORM_SCOPING"] = False
+    setting = sa.text("SELECT current_setting('journeylens.organisation_id', true)")
+    with app.app_context():
+        tenancy.activate(tenant_a.organisation_id)
+        assert set(db.session.scalars(sa.select(AuditEvent.organisation_id))) == {tenant_a.organisation_id}
+        tenancy.activate(tenant_b.organisation_id)  # same transaction
+        assert db.session.execute(setting).scalar() == str(tenant_b.organisation_id)
+        assert set(db.session.scalars(sa.select(AuditEvent.organisation_id))) == {tenant_b.organisation_id}
+        tenancy.activate(tenant_a.organisation_id)
+        # A flush is the first statement after the switch: RLS's WITH CHECK admits the row only if
+        # PostgreSQL was told of A first.
+        db.session.add(AuditEvent(action="test.lazy_switch", target="", details={}))
+        db.session.flush()
+        assert db.session.execute(setting).scalar() == str(tenant_a.organisation_id)
+        db.session.rollback()
