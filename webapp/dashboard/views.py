@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 
 from webapp import export_jobs, queue
 from webapp.dashboard import bp
+from webapp.extensions import db
 from webapp.export_jobs import EXPORT_TIMEOUT_S, FORMATS
 from webapp.models.types import utcnow
 from webapp.services import NotFound, digests
@@ -34,6 +35,7 @@ def index():
     if request.headers.get("HX-Request"):
         # The address bar shows the filters in use, without the empty ones the form also sends.
         response.headers["HX-Push-Url"] = url_for("orgs.dashboard.index", **view.filters.query())
+    db.session.commit()  # the reader's visit, after drawing (see open_dashboard)
     return response
 
 

@@ -602,10 +602,13 @@ def record_visit(user_id: int, now: datetime | None = None) -> tuple[datetime | 
 
 def open_dashboard(user_id: int, filters: Filters | None = None, now: datetime | None = None) -> Dashboard:
     """A member opens the dashboard: their visit is recorded and the changes since the previous one shown
-    (on a first visit, those of the last FIRST_VISIT_WINDOW)."""
+    (on a first visit, those of the last FIRST_VISIT_WINDOW).
+
+    The visit is flushed, not committed: the caller commits once the page is drawn. Committing first
+    would expire every row loaded so far (the member, the organisation) and the page would load them
+    again, and a second transaction would take another turn through the pool."""
     now = now or utcnow()
     previous, first = record_visit(user_id, now)
-    db.session.commit()
     since = previous if previous is not None else now - FIRST_VISIT_WINDOW
     dashboard = load(filters, since=since, now=now)
     dashboard.first_visit = previous is None
