@@ -40,9 +40,9 @@ def _goal_or_404(goal_id: int):
         abort(404)
 
 
-def _choose_people(field) -> None:
+def _choose_people(field, people=None) -> None:
     field.choices = [SelectChoice("", "Choose…")] + [
-        SelectChoice(str(u.id), u.label) for u in service.editors()
+        SelectChoice(str(u.id), u.label) for u in (service.editors() if people is None else people)
     ]
 
 
@@ -131,7 +131,8 @@ def show(goal_id: int):
         goal.owner_id == g.membership.user_id or g.membership.role_enum.at_least(Role.ADMIN)
     )
     initiative_form = InitiativeForm(formdata=None)
-    _choose_people(initiative_form.owner_id)
+    people = service.editors()
+    _choose_people(initiative_form.owner_id, people)
     return render(
         "goals/show.html",
         view=view,
@@ -143,7 +144,7 @@ def show(goal_id: int):
         measurement_form=MeasurementForm(formdata=None),
         check_in_form=CheckInForm(formdata=None),
         initiative_form=initiative_form,
-        people=service.editors(),
+        people=people,
         states=service.INITIATIVE_STATES,
     )
 

@@ -97,7 +97,8 @@ class MeasurementSnapshot(OrgScoped, db.Model):
     following: Mapped[int | None]
     conformance_share: Mapped[float | None]
     # Departures, journey paths, case timelines, unmapped activities: read whole, never queried inside.
-    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # Tens of kB of JSON: loaded only when read (progress polls and trends never do).
+    details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
 
     event_log: Mapped[EventLog] = relationship()
     mapping_version: Mapped[MappingVersion] = relationship()

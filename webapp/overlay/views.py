@@ -29,7 +29,11 @@ def show(journey_id: int):
             metric=args.get("metric", "median_wait_before_s"),
             business=args.get("time") == "business",
         )
-        linkable = service.linkable_logs(journey_id) if g.membership.role_enum.at_least(Role.EDITOR) else []
+        linkable = (
+            service.linkable_logs(journey_id, {state.link.event_log_id for state in view.states})
+            if g.membership.role_enum.at_least(Role.EDITOR)
+            else []
+        )
     except NotFound:
         abort(404)
     return render("overlay/show.html", view=view, linkable=linkable, human=overlay_view.human_duration)
@@ -121,8 +125,8 @@ def refresh(journey_id: int, log_link_id: int):
 def status(journey_id: int, log_link_id: int):
     """The link's measurement progress; stops polling (286) once it is done."""
     try:
-        state = next(s for s in service.link_states(journey_id) if s.link.id == log_link_id)
-    except (NotFound, StopIteration):
+        state = service.link_state(journey_id, log_link_id)
+    except NotFound:
         abort(404)
     response = render("overlay/_status.html", "overlay/_status.html", state=state, journey_id=journey_id)
     if state.snapshot is None or state.snapshot.status not in service.ACTIVE:

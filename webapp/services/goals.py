@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, lazyload, selectinload
 
 from webapp import queue, tenancy
 from webapp.extensions import db
@@ -367,24 +367,26 @@ def measurements_of(goal_ids: Iterable[int]) -> dict[int, list[GoalMeasurement]]
 
 def editors() -> list[User]:
     """Members who may own a goal or an initiative (editors and above: owners post check-ins)."""
-    rows = db.session.scalars(
-        sa.select(Membership)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.organisation_id == tenancy.current().organisation_id)
-        .order_by(User.email)
-    )
-    return [m.user for m in rows if m.role_enum.at_least(Role.EDITOR)]
+    return [m.user for m in _memberships() if m.role_enum.at_least(Role.EDITOR)]
 
 
 def members() -> list[User]:
     """Every member (for the owner filter)."""
-    rows = db.session.scalars(
-        sa.select(Membership)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.organisation_id == tenancy.current().organisation_id)
-        .order_by(User.email)
+    return [m.user for m in _memberships()]
+
+
+def _memberships() -> list[Membership]:
+    """The organisation's memberships with their users, by email, in one plain join (the relationship's
+    own joined loads would join the users a second time and the organisation once per row)."""
+    return list(
+        db.session.scalars(
+            sa.select(Membership)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.organisation_id == tenancy.current().organisation_id)
+            .options(contains_eager(Membership.user), lazyload(Membership.organisation))
+            .order_by(User.email)
+        )
     )
-    return [m.user for m in rows]
 
 
 def journeys() -> list[Journey]:

@@ -53,6 +53,11 @@ DEFAULT_CALENDAR = {
 def links(journey_id: int) -> list[JourneyLogLink]:
     """The journey's links to logs, oldest first."""
     journey_service.get_journey(journey_id)
+    return _links(journey_id)
+
+
+def _links(journey_id: int) -> list[JourneyLogLink]:
+    """`links` for a caller that has already found the journey."""
     return list(
         db.session.scalars(
             sa.select(JourneyLogLink)
@@ -80,9 +85,11 @@ def link_for_log(journey_id: int, event_log_id: int) -> JourneyLogLink:
     return link
 
 
-def linkable_logs(journey_id: int) -> list[EventLog]:
-    """Mined logs of the organisation not yet linked to the journey."""
-    linked = {link.event_log_id for link in links(journey_id)}
+def linkable_logs(journey_id: int, linked: set[int] | None = None) -> list[EventLog]:
+    """Mined logs of the organisation not yet linked to the journey (`linked`: the ids of the logs it
+    is linked to, when the caller has them)."""
+    if linked is None:
+        linked = {link.event_log_id for link in links(journey_id)}
     return [log for log in eventlog_service.all_logs() if log.status == "finished" and log.id not in linked]
 
 
@@ -696,19 +703,29 @@ def latest_finished(link: JourneyLogLink) -> MeasurementSnapshot | None:
     )
 
 
-def timeline(journey_id: int) -> list[MeasurementSnapshot]:
-    """One snapshot per linked log (its latest finished one), ordered by the log's period: the trend."""
-    snapshots = [s for link in links(journey_id) if (s := latest_finished(link)) is not None]
+def timeline(journey_id: int, states: list[Progress] | None = None) -> list[MeasurementSnapshot]:
+    """One snapshot per linked log (its latest finished one), ordered by the log's period: the trend.
+    From the links' `states` when the caller has them."""
+    if states is not None:
+        snapshots = [state.finished for state in states if state.finished is not None]
+    else:
+        snapshots = [s for link in links(journey_id) if (s := latest_finished(link)) is not None]
     return sorted(snapshots, key=lambda s: (s.period_end or s.finished_at, s.id))
 
 
 def step_rows(snapshot_id: int) -> dict[int, StepMeasurement]:
-    return {
-        row.step_id: row
+    return step_rows_of([snapshot_id])[snapshot_id]
+
+
+def step_rows_of(snapshot_ids: list[int]) -> dict[int, dict[int, StepMeasurement]]:
+    """The step figures of several snapshots in one query: snapshot id -> step id -> row."""
+    rows: dict[int, dict[int, StepMeasurement]] = {snapshot_id: {} for snapshot_id in snapshot_ids}
+    if snapshot_ids:
         for row in db.session.scalars(
-            sa.select(StepMeasurement).where(StepMeasurement.snapshot_id == snapshot_id)
-        )
-    }
+            sa.select(StepMeasurement).where(StepMeasurement.snapshot_id.in_(snapshot_ids))
+        ):
+            rows[row.snapshot_id][row.step_id] = row
+    return rows
 
 
 def transition_rows(snapshot_id: int) -> list[TransitionMeasurement]:
@@ -789,17 +806,29 @@ class Progress:
 
 def link_states(journey_id: int) -> list[Progress]:
     """Every link with its mapping, latest snapshot and whether the map changed since it was measured."""
+    return _states(journey_id, links(journey_id))
+
+
+def link_state(journey_id: int, link_id: int) -> Progress:
+    """One link's state (its progress bar polls this)."""
+    return _states(journey_id, [get_link(journey_id, link_id)])[0]
+
+
+def _states(journey_id: int, of_links: list[JourneyLogLink]) -> list[Progress]:
     current_layout = None
-    cal = calendar()
+    cal = None
     states = []
-    for link in links(journey_id):
+    for link in of_links:
         mapping = current_mapping(link)
-        finished = latest_finished(link)
+        snapshot = latest_snapshot(link)
+        # The newest snapshot is usually the newest finished one too: no second query then.
+        finished = snapshot if snapshot is not None and snapshot.status == "finished" else latest_finished(link)
         stale = False
         if mapping is not None and finished is not None:
             current_layout = current_layout if current_layout is not None else layout(journey_id)
+            cal = cal if cal is not None else calendar()
             stale = finished.definition != definition_of(mapping.activities, current_layout, cal)
-        states.append(Progress(link, mapping, latest_snapshot(link), finished, stale))
+        states.append(Progress(link, mapping, snapshot, finished, stale))
     return states
 
 

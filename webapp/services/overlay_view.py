@@ -190,8 +190,8 @@ def build(
     """The overlay of one snapshot (the newest by default) on the current map."""
     board = journey_service.board(journey_id)
     metric = metric if metric in METRICS else "median_wait_before_s"
-    timeline = overlay.timeline(journey_id)
     states = overlay.link_states(journey_id)
+    timeline = overlay.timeline(journey_id, states)
     if snapshot_id is not None:
         snapshot = overlay.snapshot_for(journey_id, snapshot_id)
     else:
@@ -202,13 +202,16 @@ def build(
         for s in snapshot.layout:
             step_names.setdefault(s["id"], s["name"])
 
-    rows = overlay.step_rows(snapshot.id) if snapshot else {}
+    rows_of = overlay.step_rows_of(
+        list(dict.fromkeys([s.id for s in timeline] + [s.id for s in (snapshot, compare) if s is not None]))
+    )
+    rows = rows_of[snapshot.id] if snapshot else {}
     measured_ids = {s["id"] for s in snapshot.layout} if snapshot else set()
     mapped_steps = set(snapshot.mapping_version.activities.values()) if snapshot else set()
     cases = snapshot.cases or 0 if snapshot else 0
-    compare_rows = overlay.step_rows(compare.id) if compare else {}
+    compare_rows = rows_of[compare.id] if compare else {}
 
-    series_rows = [overlay.step_rows(s.id) for s in timeline]
+    series_rows = [rows_of[s.id] for s in timeline]
     breaks = [i for i in range(1, len(timeline)) if timeline[i].definition != timeline[i - 1].definition]
     scores = survey_service.latest_by_step(journey_id)
 
