@@ -70,6 +70,8 @@ def activate(organisation_id: int | None, user_id: int | None = None) -> Tenant:
     from webapp.extensions import db
 
     tenant = Tenant(organisation_id, user_id)
+    if tenant == current():
+        return tenant  # PostgreSQL already knows, or will before the next statement
     g._journeylens_tenant = tenant
     # Inside a transaction PostgreSQL learns of the change just before the next statement (see
     # _sync_database_tenant), not now: a request activates the user, then the organisation, and

@@ -203,3 +203,27 @@ def test_a_tenant_switched_inside_a_transaction_reaches_the_database_before_the_
         db.session.flush()
         assert db.session.execute(setting).scalar() == str(tenant_a.organisation_id)
         db.session.rollback()
+
+
+@pytest.mark.parametrize("orm_scoping", [True, False], ids=["orm+rls", "rls-only"])
+def test_a_wrong_guess_of_the_organisation_never_opens_it(app, tenant_a, tenant_b, client, orm_scoping):
+    """Each process remembers which organisation a slug named, to tell PostgreSQL user and organisation
+    in one round trip. A wrong memory (a slug now naming another organisation) must neither show the
+    guessed organisation nor keep a member out of the right one."""
+    import webapp.orgs as orgs
+
+    app.config["TENANT_ORM_SCOPING"] = orm_scoping
+    # A member of B only, whose process believes A's slug means B: still no way into A.
+    orgs._organisation_ids[tenant_a.slug] = tenant_b.organisation_id
+    login(client, tenant_b.emails["viewer"])
+    assert client.get(f"/o/{tenant_a.slug}/").status_code == 404
+    assert client.get(f"/o/{tenant_a.slug}/journeys").status_code == 404
+    client = app.test_client()  # another browser
+    # A member of A whose process believes A's slug means B: A's pages, nothing of B.
+    orgs._organisation_ids[tenant_a.slug] = tenant_b.organisation_id
+    login(client, tenant_a.emails["viewer"])
+    page = client.get(f"/o/{tenant_a.slug}/members")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "viewer@a.example" in html and "@b.example" not in html
+    assert orgs._organisation_ids[tenant_a.slug] == tenant_a.organisation_id  # corrected

@@ -30,12 +30,26 @@ def _resolve_organisation():
 
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
-    # One query for both (this runs before every page and every poll): the user's own membership there.
-    membership = my_membership_by_slug(g.org_slug or "", current_user.id)
+    slug = g.org_slug or ""
+    # This runs before every page and every poll. A guess at the organisation (the id this slug had
+    # before in this process) lets PostgreSQL learn user and organisation in one round trip; the guess
+    # only widens what the next query may see to that organisation's rows, and that query is the
+    # user's own membership by slug, which decides: no membership, 404.
+    guess = _organisation_ids.get(slug)
+    if guess is not None:
+        tenancy.activate(guess, current_user.id)
+    # One query for both the organisation and the user's role there.
+    membership = my_membership_by_slug(slug, current_user.id)
     if membership is None:
         abort(404)
-    tenancy.activate(membership.organisation_id, current_user.id)
+    if len(_organisation_ids) >= 10_000:
+        _organisation_ids.clear()
+    _organisation_ids[slug] = membership.organisation_id
+    tenancy.activate(membership.organisation_id, current_user.id)  # nothing more to send if guessed right
     g.organisation, g.membership = membership.organisation, membership
+
+
+_organisation_ids: dict[str, int] = {}  # slug -> organisation id, as last seen by this process
 
 
 from webapp.eventlogs import bp as _eventlogs_bp  # noqa: E402
