@@ -42,7 +42,8 @@ class Config:
     # Migrations run as the table owner; the app may connect as a role that RLS applies to.
     DATABASE_MIGRATION_URL = os.environ.get("DATABASE_MIGRATION_URL") or None
     DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", "journeylens_app")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No pool_pre_ping: webapp/database.py checks a pooled connection without a round trip.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     SMTP_URL = os.environ.get("SMTP_URL") or None
     MAIL_FROM = os.environ.get("MAIL_FROM", "Journeylens <no-reply@journeylens.example>")

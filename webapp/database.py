@@ -1,8 +1,11 @@
-"""Engine-level behaviour: SQLite foreign keys, and the PostgreSQL role the app acts as."""
+"""Engine-level behaviour: SQLite foreign keys, live pooled connections on PostgreSQL, and the PostgreSQL
+role the app acts as."""
 
 from __future__ import annotations
 
 import logging
+import select
+import time
 
 import sqlalchemy as sa
 from flask import Flask
@@ -23,6 +26,42 @@ def register_database_events(engine: sa.Engine, app: Flask) -> None:
             cursor.execute("PRAGMA journal_mode=WAL")  # web and worker write concurrently
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
+
+    if engine.dialect.name == "postgresql":
+        _check_connections_on_checkout(engine)
+
+
+IDLE_PING_AFTER_S = 30.0
+
+
+def _check_connections_on_checkout(engine: sa.Engine) -> None:
+    """Hand out only live connections, without a round trip per request (pool_pre_ping costs one: a
+    sixth of a poll's). A server that ends a connection (restart, pg_terminate_backend) sends its
+    goodbye and closes the socket, so a pooled connection whose socket has something to read is dead:
+    an idle one is otherwise silent (we LISTEN to nothing). One that sat idle longer than
+    IDLE_PING_AFTER_S, where a network could have dropped it silently, is pinged as pre-ping would.
+    Raising DisconnectionError makes the pool discard it and connect afresh."""
+
+    @event.listens_for(engine, "checkin")
+    def _note_checkin(_dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check_liveness(dbapi_connection, record, _proxy) -> None:
+        if dbapi_connection.closed or dbapi_connection.broken:
+            raise sa.exc.DisconnectionError("the connection is closed")
+        try:
+            readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+        except (OSError, ValueError) as error:
+            raise sa.exc.DisconnectionError(f"the connection's socket is gone: {error}") from error
+        if readable:
+            raise sa.exc.DisconnectionError("the server ended the connection")
+        idle = time.monotonic() - record.info.get("checked_in_at", time.monotonic())
+        if idle > IDLE_PING_AFTER_S:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except engine.dialect.loaded_dbapi.Error as error:
+                raise sa.exc.DisconnectionError(f"the ping failed: {error}") from error
 
 
 def rls_bypassed(connection: sa.Connection) -> bool:
