@@ -853,3 +853,58 @@ def test_the_goal_list_filters_by_status_owner_and_journey(app, tenant_a, client
     assert titles(f"owner={_user_id(app, tenant_a, 'editor')}") == {"Editor&#39;s goal"}
     assert titles(f"journey={first}") == {"Owner&#39;s goal"}
     assert titles(f"journey={second}") == {"Editor&#39;s goal"} and editors != owned
+
+
+def test_two_editors_saving_one_goal_see_a_conflict_and_lose_nothing(app, tenant_a, client, make_client):
+    """The edit form carries the version it was drawn with: the second save of a goal changed meanwhile
+    is refused (409) with both values shown, the stored goal stays as the first save left it, and saving
+    the form again keeps the second editor's values."""
+    import re
+
+    from webapp.models import Goal
+
+    journey_id = _journey(app, tenant_a)
+    goal_id = _manual_goal(client, _token(app, tenant_a, "owner"), journey_id)
+    base = f"/o/{tenant_a.slug}/goals/{goal_id}"
+    version = re.compile(r'name="expected_version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="expected_version"')
+
+    def form(page: str, **changes) -> dict:
+        drawn = version.search(page)
+        assert drawn, "the edit form carries the goal's version"
+        data = {
+            "csrf_token": csrf_token(page),
+            "expected_version": drawn.group(1) or drawn.group(2),
+            "title": "First-call resolution",
+            "owner_id": str(_user_id(app, tenant_a, "owner")),
+            "kpi_unit": "%",
+            "direction": "higher",
+            "baseline": "50",
+            "target": "70",
+            "start_on": (TODAY - timedelta(days=50)).isoformat(),
+            "due_on": (TODAY + timedelta(days=50)).isoformat(),
+            "review_every_days": "14",
+        }
+        return data | changes
+
+    owner, editor = make_client(), make_client()
+    login(owner, tenant_a.emails["owner"])
+    login(editor, tenant_a.emails["editor"])
+    owner_page = owner.get(f"{base}/edit").get_data(as_text=True)
+    editor_page = editor.get(f"{base}/edit").get_data(as_text=True)
+
+    first = owner.post(f"{base}/edit", data=form(owner_page, title="First-call resolution, owner's words"))
+    assert first.status_code == 302
+    second = editor.post(f"{base}/edit", data=form(editor_page, target="80"))
+    assert second.status_code == 409
+    html = second.get_data(as_text=True)
+    assert "Changed by someone else" in html and "owner@a.example" in html
+    assert "First-call resolution, owner&#39;s words" in html  # what is stored now, beside the editor's
+    assert 'value="80' in html  # the editor's typing is still in the form
+    with _in_org(app, tenant_a) as db:
+        goal = db.session.get(Goal, goal_id)
+        assert (goal.title, goal.target) == ("First-call resolution, owner's words", 70.0)
+
+    kept = editor.post(f"{base}/edit", data=form(html, target="80"))  # "keep mine": against the new version
+    assert kept.status_code == 302
+    with _in_org(app, tenant_a) as db:
+        assert db.session.get(Goal, goal_id).target == 80.0

@@ -8,6 +8,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     FloatField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
@@ -73,6 +74,13 @@ class GoalForm(FlaskForm):
     review_every_days = IntegerField(
         "Check in every (days)", default=14, validators=[InputRequired(), NumberRange(1, 365)]
     )
+    # On edit: the goal's version the form was drawn with, so a save never overwrites a change it
+    # has not seen (see services.goals.update_goal).
+    expected_version = HiddenField()
+
+    def version_drawn(self) -> int | None:
+        value = (self.expected_version.data or "").strip()
+        return int(value) if value.isdigit() else None
 
     def service_fields(self) -> dict:
         """The fields as the goal service takes them."""

@@ -18,7 +18,7 @@ from webapp.goals.forms import (
 )
 from webapp.models import Role
 from webapp.models.types import utcnow
-from webapp.services import Forbidden, NotFound, ServiceError
+from webapp.services import Conflict, Forbidden, NotFound, ServiceError
 from webapp.services import goals as service
 from webapp.views import actor, form_error, render, require_role
 
@@ -155,20 +155,31 @@ def edit(goal_id: int):
     """Change a goal (not its journey, step or KPI)."""
     goal = _goal_or_404(goal_id)
     form = _goal_form(GoalForm(obj=goal), editing=True)
+    conflict = None
     if request.method == "GET":
         form.owner_id.data = str(goal.owner_id or "")
+        form.expected_version.data = str(goal.version)
     if form.validate_on_submit():
         try:
-            service.update_goal(goal.id, form.service_fields(), actor())
+            service.update_goal(
+                goal.id, form.service_fields(), actor(), expected_version=form.version_drawn()
+            )
         except NotFound:
             abort(404)
+        except Conflict as error:
+            # The form keeps what this editor typed; saving it again (now against the stored version)
+            # is "keep mine", reloading the form is "take theirs".
+            conflict = error
+            form.expected_version.data = str(error.stored_version)
         except ServiceError as error:
             form_error(form, error)
         else:
             flash("Goal saved.", "success")
             return _back(goal.id)
-    status = 422 if request.method == "POST" else 200
-    return render("goals/form.html", form=form, goal=goal, kpi=service.kpi_label(goal)), status
+    status = 409 if conflict else 422 if request.method == "POST" else 200
+    return render(
+        "goals/form.html", form=form, goal=goal, kpi=service.kpi_label(goal), conflict=conflict
+    ), status
 
 
 @bp.post(f"{GOAL}/delete")

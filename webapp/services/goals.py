@@ -59,7 +59,7 @@ from webapp.models.goals import (
     SURVEY_KPIS,
 )
 from webapp.models.types import utcnow
-from webapp.services import Actor, Forbidden, NotFound, ServiceError, audit
+from webapp.services import Actor, Conflict, Forbidden, NotFound, ServiceError, audit
 from webapp.services import eventlogs as eventlog_service
 from webapp.services import overlay as overlay_service
 from webapp.services.overlay_view import human_duration
@@ -311,9 +311,13 @@ def _goals(*criteria: Any) -> list[Goal]:
     return list(db.session.scalars(sa.select(Goal).where(*criteria).order_by(Goal.id)))
 
 
-def get_goal(goal_id: int) -> Goal:
-    """The current organisation's goal, or NotFound (the same for another organisation's)."""
-    goal = db.session.scalar(sa.select(Goal).where(Goal.id == goal_id))
+def get_goal(goal_id: int, *, for_update: bool = False) -> Goal:
+    """The current organisation's goal, or NotFound (the same for another organisation's). `for_update`
+    locks its row until the transaction ends, so two saves of one goal take turns."""
+    query = sa.select(Goal).where(Goal.id == goal_id)
+    if for_update:
+        query = query.with_for_update(of=Goal).execution_options(populate_existing=True)
+    goal = db.session.scalar(query)
     if goal is None:
         raise NotFound("No such goal.")
     return goal
@@ -801,16 +805,26 @@ def _first_value(goal: Goal) -> tuple[datetime, float, MeasurementSnapshot | Non
 
 @_use_case
 def update_goal(
-    goal_id: int, fields: Mapping[str, Any], actor: Actor, *, now: datetime | None = None
+    goal_id: int,
+    fields: Mapping[str, Any],
+    actor: Actor,
+    *,
+    expected_version: int | None = None,
+    now: datetime | None = None,
 ) -> Goal:
     """Change a goal's title, why, owner, direction, baseline, target, dates or cadence; the journey,
-    step and KPI stay (to measure something else, set a new goal)."""
-    goal = get_goal(goal_id)
+    step and KPI stay (to measure something else, set a new goal).
+
+    With `expected_version` (the version the editor's form was drawn with), a goal changed meanwhile
+    by someone else is not overwritten: Conflict, with what is stored now and what was sent."""
+    goal = get_goal(goal_id, for_update=True)
     cleaned = _clean(fields, goal)
     baseline = cleaned["baseline"]
     if baseline is None:
         baseline = goal.baseline  # left empty: keep the one there is
     cleaned["baseline"] = baseline
+    if expected_version is not None and expected_version != goal.version:
+        raise _edit_conflict(goal, cleaned, expected_version)
     _check_target(baseline, cleaned["target"], cleaned["direction"], measured=False)
     changed = {
         key: {"from": _plain(getattr(goal, key)), "to": _plain(value)}
@@ -828,6 +842,31 @@ def update_goal(
     notes = _recompute(goal, now or utcnow(), actor)
     _commit(notes)
     return goal
+
+
+def _edit_conflict(goal: Goal, attempted: Mapping[str, Any], expected_version: int) -> Conflict:
+    last = db.session.scalar(
+        sa.select(GoalEvent)
+        .where(GoalEvent.goal_id == goal.id, GoalEvent.kind == "updated")
+        .order_by(GoalEvent.id.desc())
+        .limit(1)
+    )
+    who = None
+    if last is not None and last.actor_id is not None:
+        user = db.session.get(User, last.actor_id)
+        who = user.label if user is not None else None
+    return Conflict(
+        f"{who or 'Someone'} changed this goal while you were editing it.",
+        entity="goal",
+        entity_id=goal.id,
+        action="update",
+        expected_version=expected_version,
+        stored_version=goal.version,
+        stored={key: _plain(getattr(goal, key)) for key in attempted},
+        attempted={key: _plain(value) for key, value in attempted.items()},
+        changed_by=who,
+        changed_at=last.at if last is not None else None,
+    )
 
 
 def _plain(value: Any) -> Any:
