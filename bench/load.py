@@ -136,6 +136,20 @@ def wait_for_quiet(max_load: float, max_wait_s: float, what: str) -> tuple[float
         waited += 60
 
 
+def host_speed(repeat: int = 7) -> str:
+    """How fast this machine's CPU is right now: the CPU milliseconds of one fixed pure-Python workload
+    (the sum of 2 million squares), median and range of `repeat` runs. Shared hosts vary by a third or
+    more from hour to hour, and the same web code then costs that much more per request: the figure
+    lets two runs be compared."""
+    times = []
+    for _ in range(repeat):
+        started = time.process_time()
+        sum(i * i for i in range(2_000_000))
+        times.append((time.process_time() - started) * 1000)
+    times.sort()
+    return f"{times[len(times) // 2]:.0f} ms ({times[0]:.0f}-{times[-1]:.0f})"
+
+
 # --- the database --------------------------------------------------------------------------------------
 
 
@@ -1110,10 +1124,14 @@ def main(argv: list[str] | None = None) -> int:
         # Phase 1: the baseline.
         for attempt in range(args.retries + 1):
             load = wait_for_quiet(args.max_load, args.max_wait, "baseline")
+            speed_before = host_speed()
             records, started, cpu, rss = load_phase(args, base, plan_path, "baseline", {"gunicorn": web.pid})
             window = (started + args.warmup, started + args.warmup + args.duration)
             baseline = figures_from("baseline", records, *window, load)
             baseline.cpu, baseline.web_peak_rss_mb = cpu, rss
+            baseline.note = (
+                f"host speed (CPU ms of a fixed workload) {speed_before} before, {host_speed()} after"
+            )
             say(show(baseline))
             if not disturbed(cpu, args, attempt, "baseline"):
                 break
@@ -1150,6 +1168,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             for attempt in range(args.retries + 1):
                 load = wait_for_quiet(args.max_load, args.max_wait, "mining")
+                speed_before = host_speed()
                 reminer = Reminer(app, plan, log_id)
                 reminer.start()
                 records, started, cpu, rss = load_phase(
@@ -1168,7 +1187,8 @@ def main(argv: list[str] | None = None) -> int:
             mining.cpu, mining.web_peak_rss_mb = cpu, rss
             mining.note = (
                 f"{len(reminer.runs)} mining runs ({', '.join(f'{b - a:.1f} s' for a, b in runs)}), "
-                f"mining {busy / args.duration:.0%} of the window"
+                f"mining {busy / args.duration:.0%} of the window; host speed {speed_before} before, "
+                f"{host_speed()} after"
             )
             during = figures_from(
                 "mining (only requests started while a run was mining)",

@@ -866,7 +866,9 @@ def test_two_editors_saving_one_goal_see_a_conflict_and_lose_nothing(app, tenant
     journey_id = _journey(app, tenant_a)
     goal_id = _manual_goal(client, _token(app, tenant_a, "owner"), journey_id)
     base = f"/o/{tenant_a.slug}/goals/{goal_id}"
-    version = re.compile(r'name="expected_version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="expected_version"')
+    version = re.compile(
+        r'name="expected_version"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="expected_version"'
+    )
 
     def form(page: str, **changes) -> dict:
         drawn = version.search(page)

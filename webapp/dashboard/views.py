@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 
 from webapp import export_jobs, queue
 from webapp.dashboard import bp
-from webapp.extensions import db
 from webapp.export_jobs import EXPORT_TIMEOUT_S, FORMATS
+from webapp.extensions import db
 from webapp.models.types import utcnow
 from webapp.services import NotFound, digests
 from webapp.services import dashboard as service

@@ -822,7 +822,9 @@ def _states(journey_id: int, of_links: list[JourneyLogLink]) -> list[Progress]:
         mapping = current_mapping(link)
         snapshot = latest_snapshot(link)
         # The newest snapshot is usually the newest finished one too: no second query then.
-        finished = snapshot if snapshot is not None and snapshot.status == "finished" else latest_finished(link)
+        finished = (
+            snapshot if snapshot is not None and snapshot.status == "finished" else latest_finished(link)
+        )
         stale = False
         if mapping is not None and finished is not None:
             current_layout = current_layout if current_layout is not None else layout(journey_id)
