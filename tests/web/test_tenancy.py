@@ -227,3 +227,31 @@ def test_a_wrong_guess_of_the_organisation_never_opens_it(app, tenant_a, tenant_
     html = page.get_data(as_text=True)
     assert "viewer@a.example" in html and "@b.example" not in html
     assert orgs._organisation_ids[tenant_a.slug] == tenant_a.organisation_id  # corrected
+
+
+def test_the_orm_criteria_follow_the_tenant_from_statement_to_statement(app, tenant_a, tenant_b):
+    """The criteria objects are built once per tenant and reused: each statement must still carry the
+    organisation in scope at that moment (checked on the parameters sent, whatever RLS would add)."""
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+
+    sent: list[dict] = []
+
+    def record(_conn, _cursor, statement, parameters, *_):
+        if "audit_events" in statement:
+            sent.append(dict(parameters) if isinstance(parameters, dict) else {"": parameters})
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            for org in (tenant_a, tenant_b, tenant_a, tenant_b):
+                tenancy.activate(org.organisation_id)
+                rows = db.session.scalars(sa.select(AuditEvent.organisation_id)).all()
+                assert rows and set(rows) == {org.organisation_id}
+                values = set(sent[-1].values()) if isinstance(sent[-1], dict) else set()
+                other = tenant_b if org is tenant_a else tenant_a
+                assert org.organisation_id in values and other.organisation_id not in values, sent[-1]
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+            db.session.rollback()
