@@ -20,13 +20,36 @@ CSP = (
 @login_manager.user_loader
 def _load_user(session_user_id: str) -> User | None:
     """The session's user, only while the session's version is the user's current one."""
+    claimed = _parse_claim(session_user_id)
+    if claimed is None:
+        return None
+    user = db.session.get(User, claimed[0])
+    return user if session_holds(user, claimed[1]) else None
+
+
+def _parse_claim(session_user_id: str) -> tuple[int, int] | None:
     user_id, _, version = session_user_id.partition(".")
     if not user_id.isdigit() or not version.isdigit():
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.session_version != int(version):
-        return None
-    return user
+    return int(user_id), int(version)
+
+
+def claimed_user() -> tuple[int, int] | None:
+    """(user id, session version) as this request's signed session names them, not yet checked
+    against the user's current version (see `session_holds`)."""
+    return _parse_claim(str(session.get("_user_id", "")))
+
+
+def session_holds(user: User | None, version: int) -> bool:
+    """Whether a session of this version still signs `user` in (logging out everywhere or changing the
+    password moves the user's version on)."""
+    return user is not None and user.session_version == version
+
+
+def accept_user(user: User) -> None:
+    """Make `user`, loaded and checked with `session_holds` by the caller, the request's current user,
+    so flask-login does not load them again."""
+    login_manager._update_request_context_with_user(user)
 
 
 def start_session(user: User) -> None:
@@ -79,11 +102,14 @@ def init_app(app: Flask) -> None:
 
 
 def _activate_user_scope() -> None:
-    """Before any view: a signed-in user may see their own memberships; no organisation yet."""
+    """Before any view: a signed-in user may see their own memberships; no organisation yet. Under
+    /o/<slug>/ the organisation's own check does it, loading the user with the membership (one query)."""
     from flask_login import current_user
 
     from webapp import tenancy
 
+    if "orgs" in request.blueprints:
+        return
     tenancy.activate(None, current_user.id if current_user.is_authenticated else None)
 
 

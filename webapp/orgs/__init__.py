@@ -25,27 +25,34 @@ def _add_slug(endpoint, values):
 
 @bp.before_request
 def _resolve_organisation():
+    from webapp import security
     from webapp.extensions import login_manager
     from webapp.services.accounts import my_membership_by_slug
 
-    if not current_user.is_authenticated:
+    # This runs before every page and every poll, so it costs one query: the user's own membership
+    # by slug, with the user and the organisation. The session's signed claim names the user; the
+    # user's session version, loaded with the membership, confirms it (as the user loader would).
+    claimed = security.claimed_user()
+    if claimed is None:
         return login_manager.unauthorized()
+    user_id, version = claimed
     slug = g.org_slug or ""
-    # This runs before every page and every poll. A guess at the organisation (the id this slug had
-    # before in this process) lets PostgreSQL learn user and organisation in one round trip; the guess
-    # only widens what the next query may see to that organisation's rows, and that query is the
-    # user's own membership by slug, which decides: no membership, 404.
-    guess = _organisation_ids.get(slug)
-    if guess is not None:
-        tenancy.activate(guess, current_user.id)
-    # One query for both the organisation and the user's role there.
-    membership = my_membership_by_slug(slug, current_user.id)
-    if membership is None:
+    # A guess at the organisation (the id this slug had before in this process) lets PostgreSQL learn
+    # user and organisation in one round trip; it only widens what the next query may see to that
+    # organisation's rows, and that query is the user's own membership, which decides.
+    tenancy.activate(_organisation_ids.get(slug), user_id)
+    membership = my_membership_by_slug(slug, user_id)
+    if membership is None or not security.session_holds(membership.user, version):
+        tenancy.activate(None, None)
+        if not current_user.is_authenticated:  # the user loader's own verdict (revoked, deleted)
+            return login_manager.unauthorized()
+        tenancy.activate(None, current_user.id)
         abort(404)
+    security.accept_user(membership.user)
     if len(_organisation_ids) >= 10_000:
         _organisation_ids.clear()
     _organisation_ids[slug] = membership.organisation_id
-    tenancy.activate(membership.organisation_id, current_user.id)  # nothing more to send if guessed right
+    tenancy.activate(membership.organisation_id, user_id)  # nothing more to send if guessed right
     g.organisation, g.membership = membership.organisation, membership
 
 
