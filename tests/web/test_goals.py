@@ -127,6 +127,21 @@ def _goal_body(journey_id: int, **overrides) -> dict:
     return body
 
 
+def _edit_form(app, tenant, **fields) -> dict:
+    """The goal edit form as a browser posts it, for the manual goal of `_manual_goal`."""
+    return {
+        "title": "First-call resolution",
+        "owner_id": str(_user_id(app, tenant, "owner")),
+        "kpi_unit": "%",
+        "direction": "higher",
+        "baseline": "50",
+        "target": "70",
+        "start_on": (TODAY - timedelta(days=50)).isoformat(),
+        "due_on": (TODAY + timedelta(days=50)).isoformat(),
+        "review_every_days": "14",
+    } | fields
+
+
 def _manual_goal(client, headers, journey_id: int, **overrides) -> int:
     body = _goal_body(
         journey_id,
@@ -597,18 +612,7 @@ def test_every_change_is_audited_and_recorded_as_a_goal_event(app, tenant_a, cli
     assert "First-call resolution" in edit_page and 'name="journey_id"' not in edit_page
     saved = editor.post(
         f"{base}/edit",
-        data={
-            "csrf_token": token,
-            "title": "First-call resolution up",
-            "owner_id": str(_user_id(app, tenant_a, "owner")),
-            "kpi_unit": "%",
-            "direction": "higher",
-            "baseline": "50",
-            "target": "75",
-            "start_on": (TODAY - timedelta(days=50)).isoformat(),
-            "due_on": (TODAY + timedelta(days=50)).isoformat(),
-            "review_every_days": "14",
-        },
+        data=_edit_form(app, tenant_a, csrf_token=token, title="First-call resolution up", target="75"),
     )
     assert saved.status_code == 302, saved.get_data(as_text=True)
     from webapp.models import Initiative
@@ -873,20 +877,13 @@ def test_two_editors_saving_one_goal_see_a_conflict_and_lose_nothing(app, tenant
     def form(page: str, **changes) -> dict:
         drawn = version.search(page)
         assert drawn, "the edit form carries the goal's version"
-        data = {
-            "csrf_token": csrf_token(page),
-            "expected_version": drawn.group(1) or drawn.group(2),
-            "title": "First-call resolution",
-            "owner_id": str(_user_id(app, tenant_a, "owner")),
-            "kpi_unit": "%",
-            "direction": "higher",
-            "baseline": "50",
-            "target": "70",
-            "start_on": (TODAY - timedelta(days=50)).isoformat(),
-            "due_on": (TODAY + timedelta(days=50)).isoformat(),
-            "review_every_days": "14",
-        }
-        return data | changes
+        return _edit_form(
+            app,
+            tenant_a,
+            csrf_token=csrf_token(page),
+            expected_version=drawn.group(1) or drawn.group(2),
+            **changes,
+        )
 
     owner, editor = make_client(), make_client()
     login(owner, tenant_a.emails["owner"])
