@@ -891,7 +891,11 @@ def test_two_editors_saving_one_goal_see_a_conflict_and_lose_nothing(app, tenant
     owner_page = owner.get(f"{base}/edit").get_data(as_text=True)
     editor_page = editor.get(f"{base}/edit").get_data(as_text=True)
 
-    first = owner.post(f"{base}/edit", data=form(owner_page, title="First-call resolution, owner's words"))
+    new_owner = str(_user_id(app, tenant_a, "editor"))
+    first = owner.post(
+        f"{base}/edit",
+        data=form(owner_page, title="First-call resolution, owner's words", owner_id=new_owner),
+    )
     assert first.status_code == 302
     second = editor.post(f"{base}/edit", data=form(editor_page, target="80"))
     assert second.status_code == 409
@@ -899,9 +903,15 @@ def test_two_editors_saving_one_goal_see_a_conflict_and_lose_nothing(app, tenant
     assert "Changed by someone else" in html and "owner@a.example" in html
     assert "First-call resolution, owner&#39;s words" in html  # what is stored now, beside the editor's
     assert 'value="80' in html  # the editor's typing is still in the form
+    owner_row = re.search(r"<th scope=\"row\">owner</th><td>([^<]*)</td><td>([^<]*)</td>", html)
+    assert owner_row and owner_row.groups() == ("editor@a.example", "owner@a.example")  # names, not ids
     with _in_org(app, tenant_a) as db:
         goal = db.session.get(Goal, goal_id)
-        assert (goal.title, goal.target) == ("First-call resolution, owner's words", 70.0)
+        assert (goal.title, goal.target, goal.owner_id) == (
+            "First-call resolution, owner's words",
+            70.0,
+            int(new_owner),
+        )
 
     kept = editor.post(f"{base}/edit", data=form(html, target="80"))  # "keep mine": against the new version
     assert kept.status_code == 302

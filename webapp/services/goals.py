@@ -862,11 +862,23 @@ def _edit_conflict(goal: Goal, attempted: Mapping[str, Any], expected_version: i
         action="update",
         expected_version=expected_version,
         stored_version=goal.version,
-        stored={key: _plain(getattr(goal, key)) for key in attempted},
-        attempted={key: _plain(value) for key, value in attempted.items()},
+        stored=_as_shown({key: getattr(goal, key) for key in attempted}),
+        attempted=_as_shown(attempted),
         changed_by=who,
         changed_at=last.at if last is not None else None,
     )
+
+
+def _as_shown(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Goal fields as a person compares them: dates as text, the owner by name rather than id."""
+    shown = {}
+    for key, value in values.items():
+        if key == "owner_id":
+            owner = db.session.get(User, value) if value else None
+            shown["owner"] = owner.label if owner is not None else None
+        else:
+            shown[key] = _plain(value)
+    return shown
 
 
 def _plain(value: Any) -> Any:
