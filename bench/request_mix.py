@@ -1,0 +1,139 @@
+"""What one request of the load test's mix costs the web tier, measured in-process (no HTTP, no
+concurrency): SQL statements, Python function calls and CPU per request.
+
+The load test (bench/load.py) says whether the targets are met on this machine; this says where a
+request's cost went, in figures that do not depend on how busy the host is (statements and function
+calls are counts; the CPU figure does depend on the host, so compare it only within one run). The mix
+is the read traffic of bench/locustfile.py: its task weights, the same URLs, one editor's session,
+`--requests` requests drawn at random with a fixed seed; its writes (step edits) and fresh logins are
+left out. With `--tree`, the web code is imported from another checkout (e.g. a `git worktree` of an
+older commit), to compare two versions on the same database in the same minute.
+
+    .venv/bin/python bench/load.py --seed-only              # the database, and the plan it prints
+    .venv/bin/python bench/request_mix.py --plan /tmp/journeylens-load-XXXX/plan.json
+    git worktree add /tmp/before <commit>
+    .venv/bin/python bench/request_mix.py --plan ... --tree /tmp/before
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import pstats
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plan", required=True, help="plan.json written by bench/load.py --seed-only")
+    parser.add_argument("--tree", default=str(HERE.parent), help="the checkout whose webapp/ is measured")
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--repeat", type=int, default=2, help="CPU passes (the lowest is printed too)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(HERE))
+    import load  # bench/load.py: the database URLs and the app's configuration (it adds this repo)
+    import sqlalchemy as sa
+
+    tree = str(Path(args.tree).resolve())
+    sys.path.insert(0, tree)  # before this repo, which load.py put on the path
+    import webapp
+    from webapp import create_app
+
+    assert Path(webapp.__file__).resolve().is_relative_to(tree), f"webapp came from {webapp.__file__}"
+
+    plan = json.loads(Path(args.plan).read_text(encoding="utf-8"))
+    owner_url, app_url = load.database_urls(load.DEFAULT_SERVER)
+    config = dict(load.app_config(app_url, owner_url, load.DEFAULT_REDIS), SESSION_COOKIE_SECURE=False)
+    app = create_app(config, env="production")
+    client = app.test_client()
+    urls = _log_in_and_find_urls(client, plan)
+    mix = {name: weight for name, weight in locust_weights().items() if name in urls}
+    names = random.Random(1).choices(list(mix), weights=list(mix.values()), k=args.requests)
+
+    def run() -> None:
+        for name in names:
+            url, headers = urls[name]
+            client.get(url, headers=headers)
+
+    run()  # warm: templates compiled, statements cached, pool filled
+    statements = [0]
+
+    def count(*_args) -> None:
+        statements[0] += 1
+
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    run()
+    sa.event.remove(engine, "before_cursor_execute", count)
+    profile = cProfile.Profile()
+    profile.enable()
+    run()
+    profile.disable()
+    calls = pstats.Stats(profile).total_calls
+    cpu = []
+    for _ in range(args.repeat):
+        started = time.process_time()
+        run()
+        cpu.append((time.process_time() - started) / len(names) * 1000)
+    n = len(names)
+    print(f"tree {tree}; {n} requests of the mix {dict(sorted(mix.items()))}")
+    print(f"  SQL statements per request: {statements[0] / n:.2f} (pool pings not counted)")
+    print(f"  Python function calls per request: {calls / n:,.0f}")
+    print(f"  CPU per request: {', '.join(f'{c:.2f}' for c in cpu)} ms (lowest {min(cpu):.2f})")
+    print(f"  host speed (CPU ms of a fixed workload): {load.host_speed()}")
+    return 0
+
+
+def locust_weights() -> dict[str, int]:
+    """Each task of bench/locustfile.py with its weight, read from its source: importing locust would
+    monkey-patch this process with gevent."""
+    source = (HERE / "locustfile.py").read_text(encoding="utf-8")
+    return {name: int(weight) for weight, name in TASK.findall(source)}
+
+
+TASK = re.compile(r"@task\((\d+)\)\s+def (\w+)")
+
+
+def _log_in_and_find_urls(client, plan: dict) -> dict[str, tuple[str, dict]]:
+    """Log in as an editor and build each read task's URL as the simulated browser would."""
+    account = next(a for a in plan["accounts"] if a["role"] == "editor")
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    form = {"email": account["email"], "password": plan["password"], "csrf_token": token}
+    assert client.post("/login", data=form).status_code == 302, "the plan's editor could not log in"
+    base, journey = f"/o/{plan['slug']}", account["journey_id"]
+    html = client.get(f"{base}/journeys/{journey}").get_data(as_text=True)
+    since = re.search(r'id="board"[^>]*data-since="(\d+)"', html).group(1)
+    inbox_since = re.search(r"inbox/unread\?since=(\d+)", html).group(1)
+    hx = {"HX-Request": "true"}
+    comments = client.get(f"{base}/journeys/{journey}/comments", headers=hx).get_data(as_text=True)
+    comments_since = re.search(r"comments\?since=([^\"&]+)", comments).group(1)
+    linked_journey, link = plan["links"][0]
+    return {
+        "board_poll": (f"{base}/journeys/{journey}/board?since={since}", hx),
+        "comments_poll": (f"{base}/journeys/{journey}/comments?since={comments_since}", hx),
+        "inbox_poll": (f"{base}/inbox/unread?since={inbox_since}", hx),
+        "presence": (f"{base}/journeys/{journey}/presence", hx),
+        "eventlog_status": (f"{base}/eventlogs/{plan['log_id']}/status", hx),
+        "measurement_status": (f"{base}/journeys/{linked_journey}/data/links/{link}/status", hx),
+        "dashboard_filtered": (f"{base}/dashboard?kind=employee", hx),
+        "journey_page": (f"{base}/journeys/{journey}", {}),
+        "journeys_list": (f"{base}/journeys", {}),
+        "data_vs_story": (f"{base}/journeys/{linked_journey}/data", {}),
+        "dashboard": (f"{base}/dashboard", {}),
+        "goals_list": (f"{base}/goals", {}),
+        "goal_page": (f"{base}/goals/{plan['goals'][0]}", {}),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
