@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import json
 import pstats
 import random
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tree", default=str(HERE.parent), help="the checkout whose webapp/ is measured")
     parser.add_argument("--requests", type=int, default=1500)
     parser.add_argument("--repeat", type=int, default=2, help="CPU passes (the lowest is printed too)")
+    parser.add_argument("--per-task", action="store_true", help="also each task's cost and share")
+    parser.add_argument("--profile", metavar="TASK", help="print where one task's time goes (cProfile)")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
@@ -90,7 +93,48 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  Python function calls per request: {calls / n:,.0f}")
     print(f"  CPU per request: {', '.join(f'{c:.2f}' for c in cpu)} ms (lowest {min(cpu):.2f})")
     print(f"  host speed (CPU ms of a fixed workload): {load.host_speed()}")
+    if args.per_task:
+        _print_per_task(client, engine, urls, mix)
+    if args.profile:
+        url, headers = urls[args.profile]
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(50):
+            client.get(url, headers=headers)
+        profile.disable()
+        stats = pstats.Stats(profile)
+        stats.sort_stats("cumulative").print_stats(60)
+        stats.sort_stats("tottime").print_stats(40)
     return 0
+
+
+def _print_per_task(client, engine, urls: dict, mix: dict[str, int], rounds: int = 100) -> None:
+    """Each task alone: its statements and CPU per request, and its share of the mix's CPU (by weight)."""
+    import sqlalchemy as sa
+
+    costs = {}
+    for name in mix:
+        url, headers = urls[name]
+        statements: list[str] = []
+        listener = functools.partial(_note_statement, statements)
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        status = client.get(url, headers=headers).status_code
+        sa.event.remove(engine, "before_cursor_execute", listener)
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(rounds):
+                client.get(url, headers=headers)
+            best = min(best, (time.process_time() - started) / rounds * 1000)
+        costs[name] = (status, len(statements), best)
+    total = sum(mix[name] * cpu for name, (_, _, cpu) in costs.items())
+    print(f"  {'task':22} {'weight':>6} {'status':>6} {'statements':>10} {'CPU ms':>7} {'share':>6}")
+    for name, (status, count_, cpu) in sorted(costs.items(), key=lambda item: -mix[item[0]] * item[1][2]):
+        print(f"  {name:22} {mix[name]:6} {status:6} {count_:10} {cpu:7.2f} {mix[name] * cpu / total:6.1%}")
+
+
+def _note_statement(statements: list[str], _conn, _cursor, statement, *_args) -> None:
+    statements.append(statement)
 
 
 def locust_weights() -> dict[str, int]:

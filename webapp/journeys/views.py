@@ -11,10 +11,10 @@ import json
 import time
 from typing import Any
 
-from flask import Response, abort, flash, g, redirect, request, url_for
+from flask import Response, abort, flash, g, make_response, redirect, request, url_for
 from flask_login import current_user
 
-from webapp.journeys import bp
+from webapp.journeys import board_cache, bp
 from webapp.models import Role
 from webapp.services import Conflict, NotFound, ServiceError
 from webapp.services import journeys as service
@@ -52,23 +52,42 @@ def _marker(journey_id: int) -> int:
         abort(404)
 
 
-def _render_board(journey_id: int, status: int = 200, since: int | None = None):
+def _render_board(journey_id: int, status: int = 200, marker: int | None = None):
+    """The journey page, or only its board for htmx (a poll that found a change, an edit's answer)."""
+    from flask import render_template
+
     from webapp.services.accounts import members
 
     # The marker is read before the board: a change committed in between is then drawn and polled
     # again, never drawn-over and missed.
-    since = _marker(journey_id) if since is None else since
-    board = _board(journey_id)
-    fragment_only = _is_htmx() and not request.headers.get("HX-History-Restore-Request")
+    marker = _marker(journey_id) if marker is None else marker
+    journey = _journey(journey_id)
+    can_edit = g.membership.role_enum.at_least(Role.EDITOR) and not journey.archived_at
+
+    def draw() -> str:
+        board = service.board(journey_id, journey=journey)
+        return render_template(
+            "journeys/_board.html", board=board, since=marker, channels=CHANNELS, note_kinds=NOTE_KINDS
+        )
+
+    board_html = board_cache.board_html(
+        organisation=g.organisation,
+        journey=journey,
+        marker=marker,
+        can_edit=can_edit,
+        script_root=request.script_root,
+        draw=draw,
+    )
+    if _is_htmx() and not request.headers.get("HX-History-Restore-Request"):
+        response = make_response(board_html, status)
+        response.vary.add("HX-Request")
+        return response
     html = render(
         "journeys/show.html",
-        "journeys/_board.html",
-        board=board,
-        since=since,
-        channels=CHANNELS,
-        note_kinds=NOTE_KINDS,
-        personas=[] if fragment_only else service.list_personas(),
-        members=[] if fragment_only else members(),
+        journey=journey,
+        board_html=board_html,
+        personas=service.list_personas() if can_edit else [],
+        members=members() if can_edit else [],
     )
     html.status_code = status
     return html
@@ -235,7 +254,7 @@ def board(journey_id: int):
     marker = _marker(journey_id)  # 404 for other organisations
     if request.args.get("since", type=int) == marker:
         return Response(status=204)
-    return _render_board(journey_id, since=marker)
+    return _render_board(journey_id, marker=marker)
 
 
 @bp.get("/<int:journey_id>/presence")
