@@ -22,6 +22,7 @@ RULES = {
     "core.healthz": "public",
     "core.readyz": "public",
     "core.new_organisation": "user",
+    "core.organisation_menu": "user",
     "auth.signup": "public",
     "auth.login": "public",
     "auth.logout": "user",

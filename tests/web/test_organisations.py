@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
 
 import sqlalchemy as sa
 
@@ -310,6 +311,18 @@ def test_user_can_create_and_switch_to_another_organisation(app, tenant_a, make_
     assert response.headers["Location"] == "/o/alpha-services-2/"  # slugs stay unique
     chooser = owner.get("/").get_data(as_text=True)
     assert "/o/alpha-services/" in chooser and "/o/alpha-services-2/" in chooser
+    # The top bar's switcher loads its entries when opened: both organisations, the one in view marked.
+    page = owner.get("/o/alpha-services-2/").get_data(as_text=True)
+    menu_url = re.search(r'class="dropdown org-switcher" hx-get="([^"]+)"', page).group(1)
+    menu = owner.get(unescape(menu_url), headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert re.search(r'href="/o/alpha-services/">Alpha Services <small>\(owner\)', menu)
+    assert re.search(r'href="/o/alpha-services-2/" aria-current="page">Alpha Services <small>', menu)
+    assert "+ New organisation" in menu
+    # Nobody else's organisations, whatever the page claims to be in.
+    other = make_client()
+    login(other, "viewer@a.example")
+    foreign = other.get("/organisations/menu?current=alpha-services-2").get_data(as_text=True)
+    assert "/o/alpha-services/" in foreign and "alpha-services-2" not in foreign
 
 
 def test_empty_sections_explain_what_to_do(app, tenant_a, make_client):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from webapp.core import bp
@@ -54,6 +54,17 @@ def readyz():
         checks["redis"] = "unavailable"
     status = 200 if all(v == "ok" for v in checks.values()) else 503
     return checks, status
+
+
+@bp.get("/organisations/menu")
+@login_required
+def organisation_menu():
+    """The top bar's organisation switcher, loaded when it is first opened (pages skip the query)."""
+    return render_template(
+        "core/_organisation_menu.html",
+        memberships=memberships_of(current_user),
+        current_slug=request.args.get("current", ""),
+    )
 
 
 @bp.route("/organisations/new", methods=["GET", "POST"])
