@@ -869,3 +869,31 @@ def test_the_database_refuses_out_of_range_emotions_and_unknown_channels(ctx):
         with pytest.raises(IntegrityError):
             db.session.flush()
         db.session.rollback()
+
+
+def test_the_measured_layout_read_from_a_loaded_board_equals_the_one_read_from_the_database(ctx):
+    """The data-vs-story page decides whether figures are out of date from the board it has loaded; it
+    must see the same layout (step order, stage index) as a measurement records from the database."""
+    from webapp.services import overlay
+
+    journeys = _svc()
+    journey = journeys.create_from_template("it-incident", ctx.owner)
+    board = _board(journey.id)
+    empty = journeys.add_stage(journey.id, "No steps yet", ctx.owner, position=0)
+    journeys.reorder_stage(board.stages[-1].id, 1, ctx.owner, expected_version=board.stages[-1].version)
+    lane = board.lanes[-1]
+    journeys.reorder_lane(lane.id, 0, ctx.owner, expected_version=lane.version)
+    step = board.steps[0]
+    journeys.move_step(
+        step.id,
+        ctx.owner,
+        stage_id=board.stages[-1].id,
+        lane_id=lane.id,
+        position=0,
+        expected_version=step.version,
+    )
+    expected = overlay.layout(journey.id)
+    got = overlay.layout_of_board(_board(journey.id))
+    assert got == expected
+    assert empty.id not in {row["stage_id"] for row in got}  # a stage without steps takes no index
+    assert sorted({row["stage_index"] for row in got}) == list(range(len({r["stage_id"] for r in got})))

@@ -371,10 +371,19 @@ def calendar_dict(setting: BusinessCalendarSetting) -> dict[str, Any]:
 
 def layout(journey_id: int) -> list[dict[str, Any]]:
     """The journey's steps as a snapshot keeps them: the definition its figures were computed on."""
-    stage_index = {}
-    rows = _steps(journey_id)
-    for _, stage, _ in rows:
-        stage_index.setdefault(stage.id, None)
+    return _layout_of(_steps(journey_id))
+
+
+def layout_of_board(board: journey_service.Board) -> list[dict[str, Any]]:
+    """`layout` from a board already loaded (the same rows, without reading the steps again)."""
+    stages = {stage.id: stage for stage in board.stages}
+    lanes = {lane.id: lane for lane in board.lanes}
+    rows = [(step, stages[step.stage_id], lanes[step.lane_id]) for step in board.steps]
+    rows.sort(key=lambda row: (row[1].position, row[2].position, row[0].position))
+    return _layout_of(rows)
+
+
+def _layout_of(rows: list[tuple[Step, Stage, Lane]]) -> list[dict[str, Any]]:
     ordered = sorted({stage.id: stage for _, stage, _ in rows}.values(), key=lambda s: s.position)
     stage_index = {stage.id: i for i, stage in enumerate(ordered)}
     return [
@@ -804,9 +813,12 @@ class Progress:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def link_states(journey_id: int) -> list[Progress]:
-    """Every link with its mapping, latest snapshot and whether the map changed since it was measured."""
-    return _states(journey_id, links(journey_id))
+def link_states(journey_id: int, *, board: journey_service.Board | None = None) -> list[Progress]:
+    """Every link with its mapping, latest snapshot and whether the map changed since it was measured.
+    With the journey's `board` already loaded, neither the journey nor its steps are read again."""
+    if board is None:
+        return _states(journey_id, links(journey_id))
+    return _states(journey_id, _links(journey_id), layout_of_board(board))
 
 
 def link_state(journey_id: int, link_id: int) -> Progress:
@@ -814,8 +826,9 @@ def link_state(journey_id: int, link_id: int) -> Progress:
     return _states(journey_id, [get_link(journey_id, link_id)])[0]
 
 
-def _states(journey_id: int, of_links: list[JourneyLogLink]) -> list[Progress]:
-    current_layout = None
+def _states(
+    journey_id: int, of_links: list[JourneyLogLink], current_layout: list[dict[str, Any]] | None = None
+) -> list[Progress]:
     cal = None
     states = []
     for link in of_links:

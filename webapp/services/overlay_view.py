@@ -190,7 +190,7 @@ def build(
     """The overlay of one snapshot (the newest by default) on the current map."""
     board = journey_service.board(journey_id)
     metric = metric if metric in METRICS else "median_wait_before_s"
-    states = overlay.link_states(journey_id)
+    states = overlay.link_states(journey_id, board=board)
     timeline = overlay.timeline(journey_id, states)
     if snapshot_id is not None:
         snapshot = overlay.snapshot_for(journey_id, snapshot_id)
