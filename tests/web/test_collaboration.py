@@ -289,12 +289,29 @@ def test_the_comment_panel_polls_204_until_someone_comments_resolves_or_edits(ap
     _post(editor, f"{url}/comments/{thread_id}/reopen", {}, f"{url}/comments")
     body, poll = changed(poll)
     assert "2 open" in body
-    # A change of the map may rename the step a thread is about: redrawn too.
+    # Editing a step nobody discusses changes nothing the panel shows: still 204.
+    page = editor.get(url).get_data(as_text=True)
+    other_id, other_version = next(
+        (int(i), v)
+        for i, v in re.findall(r'data-step-id="(\d+)" data-version="(\d+)"', page)
+        if int(i) != step_id
+    )
+    _post(editor, f"{url}/steps/{other_id}", {"expected_version": other_version, "name": "Quiet edit"}, url)
+    assert viewer.get(poll, headers=HX).status_code == 204
+    # Renaming the step a thread is about redraws it.
     page = editor.get(url).get_data(as_text=True)
     version = re.search(rf'data-step-id="{step_id}" data-version="(\d+)"', page).group(1)
     _post(editor, f"{url}/steps/{step_id}", {"expected_version": version, "name": "Renamed live"}, url)
     body, poll = changed(poll)
     assert "Renamed live" in body
+    # So does deleting it, and undoing that.
+    version = int(version) + 1
+    _post(editor, f"{url}/steps/{step_id}/delete", {"expected_version": version}, url)
+    body, poll = changed(poll)
+    assert "since deleted" in body
+    _post(editor, f"{url}/undo", {}, url)
+    body, poll = changed(poll)
+    assert "since deleted" not in body and "Renamed live" in body
     # Without htmx the same address is the comments page.
     full = viewer.get(poll)
     assert full.status_code == 200 and full.get_data(as_text=True).lower().startswith("<!doctype html>")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import queue, tenancy
 from webapp.extensions import db
-from webapp.models import Comment, Journey, JourneyChange, Membership, Notification, Role, Step, User
+from webapp.models import Comment, Journey, Membership, Notification, Role, Step, User
 from webapp.models.collaboration import MAX_COMMENT_CHARS
 from webapp.models.types import utcnow
 from webapp.services import Actor, Forbidden, NotFound, ServiceError, notifications
@@ -89,13 +89,21 @@ def threads(journey_id: int) -> list[Thread]:
 def marker(journey_id: int) -> str:
     """A fingerprint of the journey's discussion, in one indexed query: it changes with every new thread
     or reply (the newest id), resolve (the newest resolution time) and reopen (the resolved count),
-    and with every change of the map (which renames or deletes the steps threads are about). A live
-    comment panel redraws only when it moved on. NotFound for a journey not in this organisation."""
-    newest_change = (
-        sa.select(sa.func.max(JourneyChange.id))
-        .where(JourneyChange.journey_id == Journey.id)
-        .scalar_subquery()
+    and with every rename, deletion or restoration of a step a thread is about (the count, ids and
+    versions of those steps; every edit bumps a step's version). Other edits of the map leave it: a
+    live comment panel redraws only when what it shows moved on. NotFound for a journey not in this
+    organisation."""
+    discussed = sa.select(Comment.step_id).where(
+        Comment.journey_id == Journey.id, Comment.step_id.is_not(None)
     )
+    of_steps = [
+        sa.select(aggregate).where(Step.id.in_(discussed)).scalar_subquery()
+        for aggregate in (
+            sa.func.count(Step.id),
+            sa.func.coalesce(sa.func.sum(Step.id), 0),
+            sa.func.coalesce(sa.func.sum(Step.version), 0),
+        )
+    ]
     row = db.session.execute(
         sa.select(
             Journey.id,
@@ -103,7 +111,7 @@ def marker(journey_id: int) -> str:
             sa.func.max(Comment.id),
             sa.func.count(Comment.resolved_at),
             sa.func.max(Comment.resolved_at),
-            newest_change,
+            *of_steps,
         )
         .outerjoin(Comment, Comment.journey_id == Journey.id)
         .where(Journey.id == journey_id)
@@ -111,9 +119,9 @@ def marker(journey_id: int) -> str:
     ).first()
     if row is None:
         raise NotFound("No such journey.")
-    _, count, newest, resolved, last_resolved, change = row
+    _, count, newest, resolved, last_resolved, steps, step_ids, step_versions = row
     resolved_at = f"{last_resolved.timestamp():.6f}" if last_resolved else "0"
-    return f"{count}-{newest or 0}-{resolved}-{resolved_at}-{change or 0}"
+    return f"{count}-{newest or 0}-{resolved}-{resolved_at}-{steps}.{step_ids}.{step_versions}"
 
 
 def get_comment(journey_id: int, comment_id: int) -> Comment:
