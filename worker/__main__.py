@@ -73,6 +73,9 @@ def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with app.app_context():
         configure_mappers()  # once, before forking work horses
+        # numpy once too (its thread pool is fork-safe), rather than in every work horse; polars is
+        # still imported after the fork, in the horse, as polars asks (its threads are not fork-safe).
+        import numpy  # noqa: F401
         engine = db.engine
         engine.dispose()  # no pooled connection may cross the fork into a work horse
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
