@@ -63,6 +63,17 @@ def csrf_token(html: str) -> str:
     return match.group(1)
 
 
+def new_journey(client, slug: str, title: str = "VPN incident") -> str:
+    """A journey from the IT-incident template through the real form; its URL."""
+    page = client.get(f"/o/{slug}/journeys").get_data(as_text=True)
+    response = client.post(
+        f"/o/{slug}/journeys",
+        data={"csrf_token": csrf_token(page), "template": "it-incident", "title": title},
+    )
+    assert response.status_code == 302
+    return response.headers["Location"]
+
+
 def login(client, email: str, password: str = PASSWORD):
     """Log in through the real form; returns the response."""
     page = client.get("/login")

@@ -11,17 +11,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from tests.support import csrf_token, login
-
-
-def _new_journey(client, slug, title="VPN incident") -> str:
-    page = client.get(f"/o/{slug}/journeys").get_data(as_text=True)
-    response = client.post(
-        f"/o/{slug}/journeys",
-        data={"csrf_token": csrf_token(page), "template": "it-incident", "title": title},
-    )
-    assert response.status_code == 302
-    return response.headers["Location"]
+from tests.support import csrf_token, login, new_journey
 
 
 def _first_step(html) -> tuple[int, int]:
@@ -57,7 +47,7 @@ def test_the_next_reader_gets_the_board_without_drawing_it(app, tenant_a, make_c
     anna, ben = make_client(), make_client()
     login(anna, "editor@a.example")
     login(ben, "admin@a.example")
-    url = _new_journey(anna, tenant_a.slug)
+    url = new_journey(anna, tenant_a.slug)
     with _StepQueries(app) as first:
         anna_page = anna.get(url).get_data(as_text=True)
     with _StepQueries(app) as second:
@@ -72,7 +62,7 @@ def test_an_edit_is_never_hidden_by_the_drawn_board(app, tenant_a, make_client):
     anna, ben = make_client(), make_client()
     login(anna, "editor@a.example")
     login(ben, "viewer@a.example")
-    url = _new_journey(anna, tenant_a.slug)
+    url = new_journey(anna, tenant_a.slug)
     anna_page = anna.get(url).get_data(as_text=True)
     ben_page = ben.get(url).get_data(as_text=True)
     step_id, version = _first_step(anna_page)
@@ -92,7 +82,7 @@ def test_readers_see_the_board_of_their_role_whoever_drew_it_first(app, tenant_a
     editor, viewer = make_client(), make_client()
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     assert "Save step" in editor.get(url).get_data(as_text=True)
     viewer_page = viewer.get(url).get_data(as_text=True)
     assert "Save step" not in viewer_page and "hx-post" not in _board_of(viewer_page)
@@ -110,7 +100,7 @@ def test_boards_are_drawn_while_redis_is_away(app, tenant_a, client):
     from redis import Redis
 
     login(client, "editor@a.example")
-    url = _new_journey(client, tenant_a.slug)
+    url = new_journey(client, tenant_a.slug)
     app.extensions["journeylens_redis"] = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
     try:
         for _ in range(2):  # the first finds Redis away, the second does not ask it again

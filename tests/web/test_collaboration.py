@@ -13,17 +13,7 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from tests.support import csrf_token, login
-
-
-def _new_journey(client, slug, title="VPN incident") -> str:
-    page = client.get(f"/o/{slug}/journeys").get_data(as_text=True)
-    response = client.post(
-        f"/o/{slug}/journeys",
-        data={"csrf_token": csrf_token(page), "template": "it-incident", "title": title},
-    )
-    assert response.status_code == 302
-    return response.headers["Location"]
+from tests.support import csrf_token, login, new_journey
 
 
 def _post(client, url, data, page_url, *, htmx=False):
@@ -72,7 +62,7 @@ def test_threads_on_the_journey_and_on_a_step_with_replies(app, tenant_a, make_c
     editor, admin = make_client(), make_client()
     login(editor, "editor@a.example")
     login(admin, "admin@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     step_id = _first_step_id(editor.get(url).get_data(as_text=True))
 
     first = _comment(editor, url, "Is the VPN step really owned by the desk?")
@@ -110,7 +100,7 @@ def test_the_journey_page_loads_comments_and_share_links_below_the_map(app, tena
     editor, viewer = make_client(), make_client()
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     html = editor.get(url).get_data(as_text=True)
     assert html.index('id="board"') < html.index('id="comments"')
     assert f'hx-get="{url}/comments"' in html and f'hx-get="{url}/share"' in html
@@ -123,7 +113,7 @@ def test_the_journey_page_loads_comments_and_share_links_below_the_map(app, tena
 
 def test_an_empty_or_too_long_comment_is_refused_and_the_text_kept(app, tenant_a, client):
     login(client, "editor@a.example")
-    url = _new_journey(client, tenant_a.slug)
+    url = new_journey(client, tenant_a.slug)
     empty = _comment(client, url, "   ", htmx=True)
     assert empty.status_code == 422 and "the comment is empty" in empty.get_data(as_text=True)
     long_text = "x" * 5001
@@ -132,14 +122,14 @@ def test_an_empty_or_too_long_comment_is_refused_and_the_text_kept(app, tenant_a
     assert refused.status_code == 422 and "under 5,000 characters" in body and long_text in body
     assert _comment(client, url, "y" * 5000).status_code == 302
     # A step of another journey is not a step of this one.
-    other = _new_journey(client, tenant_a.slug, "Other")
+    other = new_journey(client, tenant_a.slug, "Other")
     foreign_step = _first_step_id(client.get(other).get_data(as_text=True))
     assert _comment(client, url, "Which step?", step_id=foreign_step).status_code == 404
 
 
 def test_comments_are_escaped_and_mentions_marked(app, tenant_a, client):
     login(client, "editor@a.example")
-    url = _new_journey(client, tenant_a.slug)
+    url = new_journey(client, tenant_a.slug)
     _comment(client, url, "<script>alert(1)</script> & <b>bold</b>\nsecond line @admin@a.example")
     html = client.get(f"{url}/comments").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "<b>bold</b>" not in html
@@ -156,7 +146,7 @@ def test_a_mention_notifies_the_member_and_the_top_bar_counts_it(app, tenant_a, 
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
     login(admin, "admin@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     overview = f"/o/{tenant_a.slug}/"
     assert _unread_badge(viewer.get(overview).get_data(as_text=True)) is None
 
@@ -197,7 +187,7 @@ def test_replies_notify_the_thread_and_resolving_tells_its_author(app, tenant_a,
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
     login(admin, "admin@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     _comment(viewer, url, "Why is there no self-service step?")
     thread_id = _comment_ids(viewer.get(f"{url}/comments").get_data(as_text=True))[0]
     _post(editor, f"{url}/comments/{thread_id}/replies", {"body": "Good point."}, f"{url}/comments")
@@ -222,7 +212,7 @@ def test_viewers_comment_but_do_not_edit_share_or_resolve_others_threads(app, te
     editor, viewer = make_client(), make_client()
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     _comment(editor, url, "Editor's thread")
     editor_thread = _comment_ids(editor.get(f"{url}/comments").get_data(as_text=True))[0]
 
@@ -259,7 +249,7 @@ def test_the_comment_panel_polls_204_until_someone_comments_resolves_or_edits(ap
     editor, viewer = make_client(), make_client()
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     panel = viewer.get(f"{url}/comments", headers=HX).get_data(as_text=True)
     poll = _poll_url(panel, "comment-threads")
     assert 'hx-trigger="every 1500ms"' in panel and "?since=" in poll
@@ -321,7 +311,7 @@ def test_the_inbox_count_polls_204_until_it_changes(app, tenant_a, make_client):
     editor, viewer = make_client(), make_client()
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     overview = f"/o/{tenant_a.slug}/"
     poll = _poll_url(viewer.get(overview).get_data(as_text=True), "inbox-link")
     assert poll == f"/o/{tenant_a.slug}/inbox/unread?since=0"
@@ -352,7 +342,7 @@ def test_nobody_reaches_another_members_or_another_organisations_collaboration(
     login(editor, "editor@a.example")
     login(viewer, "viewer@a.example")
     login(b_owner, "owner@b.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     journey_id = int(url.rsplit("/", 1)[1])
     _comment(editor, url, "Alpha internal: @viewer@a.example")
     comment_id = _comment_ids(editor.get(f"{url}/comments").get_data(as_text=True))[0]
@@ -390,7 +380,7 @@ def test_nobody_reaches_another_members_or_another_organisations_collaboration(
 def test_a_share_link_shows_the_map_read_only_and_nothing_else(app, tenant_a, make_client):
     editor, stranger = make_client(), make_client()
     login(editor, "editor@a.example")
-    url = _new_journey(editor, tenant_a.slug, "Laptop onboarding")
+    url = new_journey(editor, tenant_a.slug, "Laptop onboarding")
     _comment(editor, url, "Internal only: budget is tight")
     created = _post(editor, f"{url}/share", {"days": "14", "label": "Steering committee"}, url, htmx=True)
     body = created.get_data(as_text=True)
@@ -426,7 +416,7 @@ def test_revoked_expired_and_wrong_links_answer_404_with_a_clear_page(app, tenan
 
     editor, stranger = make_client(), make_client()
     login(editor, "editor@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     first = _share_url(_post(editor, f"{url}/share", {"days": "30"}, url).get_data(as_text=True))
     second = _share_url(_post(editor, f"{url}/share", {"days": "1"}, url).get_data(as_text=True))
     first_path, second_path = (u.removeprefix("http://localhost") for u in (first, second))
@@ -465,7 +455,7 @@ def test_revoked_expired_and_wrong_links_answer_404_with_a_clear_page(app, tenan
 
 def test_share_link_lifetime_is_1_to_90_days(app, tenant_a, client):
     login(client, "editor@a.example")
-    url = _new_journey(client, tenant_a.slug)
+    url = new_journey(client, tenant_a.slug)
     for days in ("0", "91", "many"):
         refused = _post(client, f"{url}/share", {"days": days}, url, htmx=True)
         assert refused.status_code == 422 and "1 to 90" in refused.get_data(as_text=True), days
@@ -481,7 +471,7 @@ def test_a_journey_deleted_takes_its_comments_links_and_notifications(app, tenan
 
     editor = make_client()
     login(editor, "editor@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     _comment(editor, url, "@viewer@a.example look")
     _post(editor, f"{url}/share", {"days": "5"}, url)
     with app.test_request_context():
@@ -503,7 +493,7 @@ def test_a_mention_is_mailed_through_the_worker_when_smtp_is_set(
 
     app.config["SMTP_URL"] = "smtp://mail.invalid:25"
     login(client, "editor@a.example")
-    url = _new_journey(client, tenant_a.slug)
+    url = new_journey(client, tenant_a.slug)
     _comment(client, url, "Please look, @viewer@a.example.")
     jobs = Queue("default", connection=Redis.from_url(redis_url)).jobs
     assert [job.func_name for job in jobs] == ["worker.jobs.notifications.send_mention_mail"]
@@ -565,7 +555,7 @@ def test_rls_alone_keeps_comments_notifications_and_share_links_apart(app, tenan
 
     editor = make_client()
     login(editor, "editor@a.example")
-    url = _new_journey(editor, tenant_a.slug)
+    url = new_journey(editor, tenant_a.slug)
     _comment(editor, url, "@viewer@a.example see this")
     _post(editor, f"{url}/share", {"days": "5"}, url)
     app.config["TENANT_ORM_SCOPING"] = False
@@ -583,7 +573,7 @@ def test_rls_alone_keeps_comments_notifications_and_share_links_apart(app, tenan
 
 def test_a_deleted_steps_threads_stay_and_come_back_with_undo(app, tenant_a, client):
     login(client, "editor@a.example")
-    url = _new_journey(client, tenant_a.slug)
+    url = new_journey(client, tenant_a.slug)
     page = client.get(url).get_data(as_text=True)
     step = re.search(r'data-step-id="(\d+)" data-version="(\d+)"', page)
     step_id, version = int(step.group(1)), step.group(2)

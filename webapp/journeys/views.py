@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from flask import Response, abort, flash, g, make_response, redirect, request, url_for
+from flask import Response, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from webapp.journeys import board_cache, bp
@@ -28,13 +28,6 @@ HISTORY_SHOWN = 200  # changes per history page, each one a point to restore
 
 def _is_htmx() -> bool:
     return bool(request.headers.get("HX-Request"))
-
-
-def _board(journey_id: int):
-    try:
-        return service.board(journey_id)
-    except NotFound:
-        abort(404)
 
 
 def _journey(journey_id: int):
@@ -54,8 +47,6 @@ def _marker(journey_id: int) -> int:
 
 def _render_board(journey_id: int, status: int = 200, marker: int | None = None):
     """The journey page, or only its board for htmx (a poll that found a change, an edit's answer)."""
-    from flask import render_template
-
     from webapp.services.accounts import members
 
     # The marker is read before the board: a change committed in between is then drawn and polled
