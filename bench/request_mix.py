@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="CPU passes (the lowest is printed too)")
     parser.add_argument("--per-task", action="store_true", help="also each task's cost and share")
     parser.add_argument("--profile", metavar="TASK", help="print where one task's time goes (cProfile)")
+    parser.add_argument("--statements", metavar="TASK", help="print the SQL statements one task runs")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
@@ -95,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  host speed (CPU ms of a fixed workload): {load.host_speed()}")
     if args.per_task:
         _print_per_task(client, engine, urls, mix)
+    if args.statements:
+        url, headers = urls[args.statements]
+        seen: list[str] = []
+        listener = functools.partial(_note_statement, seen)
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        client.get(url, headers=headers)
+        sa.event.remove(engine, "before_cursor_execute", listener)
+        for number, statement in enumerate(seen, 1):
+            print(f"-- {number}\n{statement}")
     if args.profile:
         url, headers = urls[args.profile]
         profile = cProfile.Profile()
@@ -109,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_per_task(client, engine, urls: dict, mix: dict[str, int], rounds: int = 100) -> None:
-    """Each task alone: its statements and CPU per request, and its share of the mix's CPU (by weight)."""
+    """Each task alone: its statements, function calls and CPU per request, and its share of the mix's
+    CPU (by weight)."""
     import sqlalchemy as sa
 
     costs = {}
@@ -120,17 +131,26 @@ def _print_per_task(client, engine, urls: dict, mix: dict[str, int], rounds: int
         sa.event.listen(engine, "before_cursor_execute", listener)
         status = client.get(url, headers=headers).status_code
         sa.event.remove(engine, "before_cursor_execute", listener)
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(5):
+            client.get(url, headers=headers)
+        profile.disable()
+        calls = pstats.Stats(profile).total_calls / 5
         best = float("inf")
         for _ in range(3):
             started = time.process_time()
             for _ in range(rounds):
                 client.get(url, headers=headers)
             best = min(best, (time.process_time() - started) / rounds * 1000)
-        costs[name] = (status, len(statements), best)
-    total = sum(mix[name] * cpu for name, (_, _, cpu) in costs.items())
-    print(f"  {'task':22} {'weight':>6} {'status':>6} {'statements':>10} {'CPU ms':>7} {'share':>6}")
-    for name, (status, count_, cpu) in sorted(costs.items(), key=lambda item: -mix[item[0]] * item[1][2]):
-        print(f"  {name:22} {mix[name]:6} {status:6} {count_:10} {cpu:7.2f} {mix[name] * cpu / total:6.1%}")
+        costs[name] = (status, len(statements), calls, best)
+    total = sum(mix[name] * cpu for name, (*_, cpu) in costs.items())
+    heads = ("weight", "status", "statements", "calls", "CPU ms", "share")
+    print(f"  {'task':22} " + " ".join(f"{h:>{max(6, len(h))}}" for h in heads))
+    by_share = sorted(costs.items(), key=lambda item: -mix[item[0]] * item[1][3])
+    for name, (status, count_, calls, cpu) in by_share:
+        share = mix[name] * cpu / total
+        print(f"  {name:22} {mix[name]:6} {status:6} {count_:10} {calls:6,.0f} {cpu:6.2f} {share:6.1%}")
 
 
 def _note_statement(statements: list[str], _conn, _cursor, statement, *_args) -> None:

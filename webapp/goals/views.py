@@ -18,7 +18,7 @@ from webapp.goals.forms import (
 )
 from webapp.models import Role
 from webapp.models.types import utcnow
-from webapp.services import Conflict, Forbidden, NotFound, ServiceError
+from webapp.services import Conflict, Forbidden, NotFound, ServiceError, accounts
 from webapp.services import goals as service
 from webapp.views import actor, form_error, render, require_role
 
@@ -83,7 +83,7 @@ def index():
         rules={goal.id: service.explain(goal, tolerances) for goal in found},
         overdue={goal.id for goal in found if service.check_in_overdue(goal)},
         filters={"status": status, "owner": owner_id, "journey": journey_id},
-        people=service.members(),
+        people=accounts.people(),
         journeys=service.journeys(),
         labels=service.STATUS_LABELS,
         service=service,

@@ -30,10 +30,10 @@ def _is_htmx() -> bool:
     return bool(request.headers.get("HX-Request"))
 
 
-def _journey(journey_id: int):
+def _journey(journey_id: int, *, with_people: bool = False):
     """The journey in the URL, or 404 (the same for another organisation's): one query, not the board."""
     try:
-        return service.get_journey(journey_id)
+        return service.get_journey(journey_id, with_people=with_people)
     except NotFound:
         abort(404)
 
@@ -47,12 +47,13 @@ def _marker(journey_id: int) -> int:
 
 def _render_board(journey_id: int, status: int = 200, marker: int | None = None):
     """The journey page, or only its board for htmx (a poll that found a change, an edit's answer)."""
-    from webapp.services.accounts import members
+    from webapp.services.accounts import people
 
     # The marker is read before the board: a change committed in between is then drawn and polled
     # again, never drawn-over and missed.
     marker = _marker(journey_id) if marker is None else marker
-    journey = _journey(journey_id)
+    board_only = _is_htmx() and not request.headers.get("HX-History-Restore-Request")
+    journey = _journey(journey_id, with_people=not board_only)
     can_edit = g.membership.role_enum.at_least(Role.EDITOR) and not journey.archived_at
 
     def draw() -> str:
@@ -69,7 +70,7 @@ def _render_board(journey_id: int, status: int = 200, marker: int | None = None)
         script_root=request.script_root,
         draw=draw,
     )
-    if _is_htmx() and not request.headers.get("HX-History-Restore-Request"):
+    if board_only:
         response = make_response(board_html, status)
         response.vary.add("HX-Request")
         return response
@@ -78,7 +79,7 @@ def _render_board(journey_id: int, status: int = 200, marker: int | None = None)
         journey=journey,
         board_html=board_html,
         personas=service.list_personas() if can_edit else [],
-        members=members() if can_edit else [],
+        people=people() if can_edit else [],
     )
     html.status_code = status
     return html
@@ -157,14 +158,14 @@ def index():
     except ServiceError as error:
         flash(error.message, "error")
         journeys = []
-    from webapp.services.accounts import members
+    from webapp.services.accounts import people
 
     return render(
         "journeys/index.html",
         "journeys/_list.html",
         journeys=journeys,
         templates=service.list_templates(),
-        members=members(),
+        people=people(),
         archived=archived,
         args=args,
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 
 from webapp.extensions import db
 from webapp.models import (
@@ -69,9 +69,13 @@ def use_case(function: Callable[P, R]) -> Callable[P, R]:
 # --- reading ----------------------------------------------------------------------------------------
 
 
-def get_journey(journey_id: int) -> Journey:
-    """The current organisation's journey, or NotFound (the same for another organisation's)."""
-    journey = db.session.scalar(sa.select(Journey).where(Journey.id == journey_id))
+def get_journey(journey_id: int, *, with_people: bool = False) -> Journey:
+    """The current organisation's journey, or NotFound (the same for another organisation's); with its
+    owner and persona loaded by the same query when `with_people` (the journey page names them)."""
+    query = sa.select(Journey).where(Journey.id == journey_id)
+    if with_people:
+        query = query.options(joinedload(Journey.owner), joinedload(Journey.persona))
+    journey = db.session.scalar(query)
     if journey is None:
         raise NotFound("No such journey.")
     return journey
@@ -232,7 +236,11 @@ def list_journeys(
     archived: bool | None = False,
 ) -> list[Journey]:
     """The organisation's journeys, recently changed first; `archived` None lists both."""
-    query = sa.select(Journey).order_by(Journey.updated_at.desc(), Journey.id.desc())
+    query = (
+        sa.select(Journey)
+        .options(joinedload(Journey.owner))  # the list names each owner
+        .order_by(Journey.updated_at.desc(), Journey.id.desc())
+    )
     for value, column, choices in (
         (kind, Journey.kind, JOURNEY_KINDS),
         (state, Journey.state, JOURNEY_STATES),

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm
 from flask import current_app
 
 from webapp import queue
@@ -57,11 +58,12 @@ def links(journey_id: int) -> list[JourneyLogLink]:
 
 
 def _links(journey_id: int) -> list[JourneyLogLink]:
-    """`links` for a caller that has already found the journey."""
+    """`links` for a caller that has already found the journey, each with its log (pages name it)."""
     return list(
         db.session.scalars(
             sa.select(JourneyLogLink)
             .where(JourneyLogLink.journey_id == journey_id)
+            .options(sa.orm.joinedload(JourneyLogLink.event_log))
             .order_by(JourneyLogLink.id)
         )
     )
@@ -85,12 +87,20 @@ def link_for_log(journey_id: int, event_log_id: int) -> JourneyLogLink:
     return link
 
 
-def linkable_logs(journey_id: int, linked: set[int] | None = None) -> list[EventLog]:
-    """Mined logs of the organisation not yet linked to the journey (`linked`: the ids of the logs it
-    is linked to, when the caller has them)."""
+def linkable_logs(journey_id: int, linked: set[int] | None = None) -> list[sa.Row]:
+    """Mined logs of the organisation not yet linked to the journey, newest first, as (id, name) rows
+    for the picker (`linked`: the ids of the logs it is linked to, when the caller has them). Plain
+    rows: whole logs would carry their previews and mappings to a select box."""
     if linked is None:
         linked = {link.event_log_id for link in links(journey_id)}
-    return [log for log in eventlog_service.all_logs() if log.status == "finished" and log.id not in linked]
+    query = (
+        sa.select(EventLog.id, EventLog.name)
+        .where(EventLog.status == "finished")
+        .order_by(EventLog.created_at.desc(), EventLog.id.desc())
+    )
+    if linked:
+        query = query.where(EventLog.id.not_in(linked))
+    return list(db.session.execute(query))
 
 
 def link_log(journey_id: int, event_log_id: int, actor: Actor) -> JourneyLogLink:
