@@ -547,6 +547,10 @@ def test_check_ins_by_the_owner_and_overdue_flags(app, tenant_a, client, make_cl
         assert note.kind == "check_in_due" and note.user_id == _user_id(app, tenant_a, "editor")
     inbox = editor.get(f"/o/{tenant_a.slug}/inbox").get_data(as_text=True)
     assert "Check-in due" in inbox and f"/goals/{goal_id}" in inbox
+    editor.get(f"/o/{tenant_a.slug}/goals/{goal_id}")  # opening the goal reads what the inbox said of it
+    with _in_org(app, tenant_a) as db:
+        read_at = db.session.scalar(sa.select(Notification.read_at).where(Notification.goal_id == goal_id))
+        assert read_at is not None
 
     token = csrf_token(page)
     refused = editor.post(

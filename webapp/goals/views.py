@@ -8,6 +8,7 @@ from datetime import timedelta
 from flask import abort, flash, g, redirect, request, url_for
 from wtforms.fields.choices import SelectChoice
 
+from webapp.extensions import db
 from webapp.goals import bp
 from webapp.goals.forms import (
     CheckInForm,
@@ -131,9 +132,9 @@ def show(goal_id: int):
         goal.owner_id == g.membership.user_id or g.membership.role_enum.at_least(Role.ADMIN)
     )
     initiative_form = InitiativeForm(formdata=None)
-    people = service.editors()
+    people = accounts.people(at_least=Role.EDITOR)
     _choose_people(initiative_form.owner_id, people)
-    return render(
+    response = render(
         "goals/show.html",
         view=view,
         goal=goal,
@@ -147,6 +148,8 @@ def show(goal_id: int):
         people=people,
         states=service.INITIATIVE_STATES,
     )
+    db.session.commit()  # the reader's notifications about this goal, read (see service.page)
+    return response
 
 
 @bp.route(f"{GOAL}/edit", methods=["GET", "POST"])

@@ -25,7 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm import contains_eager, lazyload, selectinload
+from sqlalchemy.orm import contains_eager, joinedload, lazyload, selectinload
 
 from webapp import queue, tenancy
 from webapp.extensions import db
@@ -311,10 +311,13 @@ def _goals(*criteria: Any) -> list[Goal]:
     return list(db.session.scalars(sa.select(Goal).where(*criteria).order_by(Goal.id)))
 
 
-def get_goal(goal_id: int, *, for_update: bool = False) -> Goal:
+def get_goal(goal_id: int, *, for_update: bool = False, with_journey_and_owner: bool = False) -> Goal:
     """The current organisation's goal, or NotFound (the same for another organisation's). `for_update`
-    locks its row until the transaction ends, so two saves of one goal take turns."""
+    locks its row until the transaction ends, so two saves of one goal take turns;
+    `with_journey_and_owner` loads those by the same query (the goal's page names them)."""
     query = sa.select(Goal).where(Goal.id == goal_id)
+    if with_journey_and_owner:
+        query = query.options(joinedload(Goal.journey), joinedload(Goal.owner))
     if for_update:
         query = query.with_for_update(of=Goal).execution_options(populate_existing=True)
     goal = db.session.scalar(query)
@@ -1567,11 +1570,17 @@ def _change(metric: str, label: str, better_way: str | None, old: float | None, 
     return Change(metric, label, old, new, better)
 
 
-def before_after(goal: Goal, figures: list[SnapshotFigures] | None = None) -> list[BeforeAfter]:
-    """For each initiative with a start date: the figures before it and after it."""
+def before_after(
+    goal: Goal,
+    figures: list[SnapshotFigures] | None = None,
+    *,
+    of_initiatives: list[Initiative] | None = None,
+) -> list[BeforeAfter]:
+    """For each initiative with a start date: the figures before it and after it (`of_initiatives`: the
+    goal's initiatives, when the caller has them)."""
     figures = timeline_figures(goal.journey_id) if figures is None else figures
     result = []
-    for initiative in initiatives(goal.id):
+    for initiative in initiatives(goal.id) if of_initiatives is None else of_initiatives:
         if initiative.start_on is None:
             continue
         split = _day_moment(initiative.start_on)
@@ -1693,9 +1702,11 @@ class GoalPage:
 
 def page(goal_id: int, *, reader_id: int | None = None, now: datetime | None = None) -> GoalPage:
     """The goal with its measurements, chart, check-ins, initiatives, before/after and recent events;
-    the reader's unread notifications about it are read now."""
+    the reader's unread notifications about it are marked read, for the caller to commit (after drawing
+    the page: a commit here would expire the goal, the reader's membership and the organisation, and
+    the page would load them again)."""
     now = now or utcnow()
-    goal = get_goal(goal_id)
+    goal = get_goal(goal_id, with_journey_and_owner=True)
     if reader_id is not None:
         db.session.execute(
             sa.update(Notification)
@@ -1706,7 +1717,6 @@ def page(goal_id: int, *, reader_id: int | None = None, now: datetime | None = N
             )
             .values(read_at=now)
         )
-        db.session.commit()
     rows = measurements(goal.id)
     tol = tolerances()
     step_name = (
@@ -1726,14 +1736,15 @@ def page(goal_id: int, *, reader_id: int | None = None, now: datetime | None = N
             .limit(30)
         )
     )
+    goal_initiatives = initiatives(goal.id)
     return GoalPage(
         goal=goal,
         step_name=step_name,
         measurements=rows,
         check_ins=check_ins(goal.id),
-        initiatives=initiatives(goal.id),
+        initiatives=goal_initiatives,
         events=events,
-        before_after=before_after(goal),
+        before_after=before_after(goal, of_initiatives=goal_initiatives),
         chart=chart(goal, rows, now=now),
         tolerances=tol,
         explanation=explain(goal, tol),
