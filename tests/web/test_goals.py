@@ -6,6 +6,7 @@ worker path is tests/integration/test_goals_worker.py."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -600,7 +601,12 @@ def test_every_change_is_audited_and_recorded_as_a_goal_event(app, tenant_a, cli
     editor = make_client()
     login(editor, tenant_a.emails["editor"])
     base = f"/o/{tenant_a.slug}/goals/{goal_id}"
-    token = csrf_token(editor.get(base).get_data(as_text=True))
+    page = editor.get(base).get_data(as_text=True)
+    token = csrf_token(page)
+    # An initiative's owner is picked among editors and above, never a viewer.
+    picker = re.search(r'<select[^>]*name="owner_id".*?</select>', page, re.S).group(0)
+    assert tenant_a.emails["editor"] in picker and tenant_a.emails["owner"] in picker
+    assert tenant_a.emails["viewer"] not in picker
     at = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     editor.post(f"{base}/measurements", data={"csrf_token": token, "at": at, "value": "51", "note": "slow"})
     editor.post(

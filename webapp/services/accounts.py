@@ -218,17 +218,16 @@ def people(*, at_least: Role = Role.VIEWER) -> list[Person]:
     busy pages (the journey page, the goals pages) need no ORM objects, which cost a hundred instances
     for fifty members."""
     org = tenancy.current().organisation_id
-    rows = db.session.execute(
-        sa.select(User.id, User.email, User.display_name, Membership.role)
+    query = (
+        sa.select(User.id, User.email, User.display_name)
         .join(Membership, Membership.user_id == User.id)
         .where(Membership.organisation_id == org)
         .order_by(User.email)
     )
-    return [
-        Person(user_id, email, display_name or email)
-        for user_id, email, display_name, role in rows
-        if Role(role).at_least(at_least)
-    ]
+    if at_least != Role.VIEWER:
+        query = query.where(Membership.role.in_([role.value for role in Role if role.at_least(at_least)]))
+    rows = db.session.execute(query)
+    return [Person(user_id, email, display_name or email) for user_id, email, display_name in rows]
 
 
 def _member(membership_id: int) -> Membership:
