@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="CPU passes (the lowest is printed too)")
     parser.add_argument("--per-task", action="store_true", help="also each task's cost and share")
     parser.add_argument("--profile", metavar="TASK", help="print where one task's time goes (cProfile)")
-    parser.add_argument("--statements", metavar="TASK", help="print the SQL statements one task runs")
+    parser.add_argument(
+        "--statements", metavar="TASK", help="print the SQL one task runs, with each statement's time"
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(HERE))
@@ -97,14 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.per_task:
         _print_per_task(client, engine, urls, mix)
     if args.statements:
-        url, headers = urls[args.statements]
-        seen: list[str] = []
-        listener = functools.partial(_note_statement, seen)
-        sa.event.listen(engine, "before_cursor_execute", listener)
-        client.get(url, headers=headers)
-        sa.event.remove(engine, "before_cursor_execute", listener)
-        for number, statement in enumerate(seen, 1):
-            print(f"-- {number}\n{statement}")
+        _print_statements(client, engine, *urls[args.statements])
     if args.profile:
         url, headers = urls[args.profile]
         profile = cProfile.Profile()
@@ -151,6 +146,39 @@ def _print_per_task(client, engine, urls: dict, mix: dict[str, int], rounds: int
     for name, (status, count_, calls, cpu) in by_share:
         share = mix[name] * cpu / total
         print(f"  {name:22} {mix[name]:6} {status:6} {count_:10} {calls:6,.0f} {cpu:6.2f} {share:6.1%}")
+
+
+def _print_statements(client, engine, url: str, headers: dict, rounds: int = 30) -> None:
+    """The SQL one request of a task runs, in order, each with its median wall time over `rounds`
+    requests (the round trip on loopback: the web process's driver work, PostgreSQL's and the wait)."""
+    import sqlalchemy as sa
+
+    runs: list[list[tuple[str, float]]] = []
+    started: list[float] = []
+
+    def before(*_args) -> None:
+        started.append(time.perf_counter())
+
+    def after(_conn, _cursor, statement, *_args) -> None:
+        runs[-1].append((statement, time.perf_counter() - started.pop()))
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    sa.event.listen(engine, "after_cursor_execute", after)
+    try:
+        for _ in range(rounds):
+            runs.append([])
+            client.get(url, headers=headers)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+        sa.event.remove(engine, "after_cursor_execute", after)
+    first = runs[0]
+    total = 0.0
+    for number, (statement, _) in enumerate(first):
+        times = sorted(run[number][1] for run in runs if len(run) > number)
+        median = times[len(times) // 2] * 1000
+        total += median
+        print(f"-- {number + 1}: {median:.2f} ms (median of {len(times)})\n{statement}")
+    print(f"-- {len(first)} statements, {total:.1f} ms of round trips (sum of medians)")
 
 
 def _note_statement(statements: list[str], _conn, _cursor, statement, *_args) -> None:

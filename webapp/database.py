@@ -29,6 +29,36 @@ def register_database_events(engine: sa.Engine, app: Flask) -> None:
 
     if engine.dialect.name == "postgresql":
         _check_connections_on_checkout(engine)
+        _note_writes(engine)
+
+
+WROTE = "journeylens_wrote"  # in a connection's info: the open transaction ran something not a SELECT
+
+
+def _note_writes(engine: sa.Engine) -> None:
+    """Mark the connection of a transaction that ran anything but a plain SELECT (a flush, an UPDATE, a
+    data-modifying WITH, DDL): only a transaction that did not may end in COMMIT instead of ROLLBACK
+    (see `_remove_session`). The mark goes with the transaction."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(connection, _cursor, statement: str, _parameters, _context, _executemany) -> None:
+        if statement.lstrip()[:6].upper() != "SELECT":
+            connection.info[WROTE] = True
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _forget(connection) -> None:
+        connection.info.pop(WROTE, None)
+
+
+def _read_only(session) -> bool:
+    """Whether the session's open transaction (on PostgreSQL) only read: it holds no pending change and
+    its connection ran nothing but SELECTs. (No SELECT of ours has a side effect that COMMIT would keep
+    and ROLLBACK drop, such as pg_notify.)"""
+    if session.new or session.dirty or session.deleted:
+        return False
+    connection = session.connection()  # the open transaction's own: the app has one database
+    return connection.dialect.name == "postgresql" and not connection.info.get(WROTE)
 
 
 IDLE_PING_AFTER_S = 30.0
@@ -99,14 +129,22 @@ def tenant_policy_sql(table: str, self_column: str | None = None) -> list[str]:
     ]
 
 
-def _remove_session(_error: BaseException | None) -> None:
-    """End the request's session. A connection killed after the request's last statement fails the
-    closing ROLLBACK: the answer is made and SQLAlchemy has invalidated the connection, so the session is
-    dropped (else it would stay in the registry, broken, for a later request) instead of failing the
-    request with a 500."""
+def _remove_session(error: BaseException | None) -> None:
+    """End the request's session. A transaction that only read ends in COMMIT, which for it is the same
+    as ROLLBACK, because psycopg forgets its prepared statements on every ROLLBACK (a rollback may undo
+    the DDL they depend on): ending every read in ROLLBACK had PostgreSQL plan every statement of every
+    request afresh. Anything else (a failed request, a pending change, a statement that wrote and was
+    not committed) is rolled back as before.
+
+    A connection killed after the request's last statement fails the closing COMMIT or ROLLBACK: the
+    answer is made and SQLAlchemy has invalidated the connection, so the session is dropped (else it
+    would stay in the registry, broken, for a later request) instead of failing the request with a 500."""
     from webapp.extensions import db
 
     try:
+        session = db.session()
+        if error is None and session.in_transaction() and _read_only(session):
+            session.commit()
         db.session.remove()
     except sa.exc.DBAPIError as error:
         log.warning("closing the database session failed: %s", str(error).splitlines()[0])

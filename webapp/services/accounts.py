@@ -186,6 +186,7 @@ def my_membership_by_slug(slug: str, user_id: int) -> Membership | None:
     return db.session.scalar(
         sa.select(Membership)
         .join(Organisation, Organisation.id == Membership.organisation_id)
+        .options(orm.contains_eager(Membership.organisation))  # the join above, not a second one
         .where(Organisation.slug == slug, Membership.user_id == user_id)
     )
 
