@@ -144,6 +144,9 @@ def _remove_session(error: BaseException | None) -> None:
     try:
         session = db.session()
         if error is None and session.in_transaction() and _read_only(session):
+            # As the rollback-and-close did, leave loaded objects readable after the request (the
+            # session is discarded just below; code that holds an object past its context still works).
+            session.expire_on_commit = False
             session.commit()
         db.session.remove()
     except sa.exc.DBAPIError as error:

@@ -194,12 +194,14 @@ def _owner_engine(app_config):
 
 
 def _terminate_app_connections(app_config) -> int:
-    """pg_terminate_backend on the app role's connections to this database only (as the owner)."""
+    """pg_terminate_backend on the app role's connections to this database only (as the owner), waiting
+    (up to 5 s each) until each backend has gone: without the timeout it only signals, and a request
+    right after could still find the connection alive at checkout and lose it mid-statement."""
     engine = _owner_engine(app_config)
     with engine.connect() as connection:
         killed = connection.execute(
             sa.text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
                 "WHERE usename = :role AND datname = current_database() AND pid <> pg_backend_pid()"
             ),
             {"role": app_config["DATABASE_APP_ROLE"]},
