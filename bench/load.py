@@ -55,6 +55,7 @@ import platform
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -554,6 +555,10 @@ class CpuSampler(threading.Thread):
         self.wall_start = time.time()
         self.web_peak_rss = 0
         self.redis_port = urlsplit(redis_url).port or 6379
+        # The phase second by second: (wall time, gunicorn CPU seconds so far) each sample, and every
+        # 2 s (wall time, CPU ms of a small fixed workload) as the host's speed at that moment.
+        self.web_cpu: list[tuple[float, float]] = []
+        self.probes: list[tuple[float, float]] = []
 
     def watch(self, name: str, pid: int) -> None:
         self.roots[name] = pid
@@ -590,6 +595,15 @@ class CpuSampler(threading.Thread):
                     if proc.pid not in self.first:
                         self.first[proc.pid] = 0.0 if proc.create_time() >= self.wall_start else total
                     self.used[name][proc.pid] = total - self.first[proc.pid]
+        self.web_cpu.append((time.time(), sum(self.used["gunicorn"].values())))
+
+    @staticmethod
+    def _probe() -> float:
+        """CPU ms of a small fixed workload on this thread (thread time: the phase's other threads in
+        this process do not count); about 8 ms on a quiet host."""
+        started = time.thread_time()
+        sum(i * i for i in range(200_000))
+        return (time.thread_time() - started) * 1000
 
     @staticmethod
     def _machine_busy() -> float:
@@ -600,8 +614,12 @@ class CpuSampler(threading.Thread):
         self.started_at = time.monotonic()
         self.busy_at_start = self._machine_busy()
         self._sample()
+        ticks = 0
         while not self.stop_event.wait(0.5):
             self._sample()
+            ticks += 1
+            if ticks % 4 == 0:
+                self.probes.append((time.time(), self._probe()))
         self.busy_at_end = self._machine_busy()
         self.stopped_at = time.monotonic()
 
@@ -654,6 +672,45 @@ def percentile(values: list[float], q: float) -> float:
         return math.nan
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def timeline(records: list, start: float, end: float, sampler: CpuSampler, width: float = 10) -> str:
+    """The phase in windows of `width` s: requests/s, p95 of full pages and partials, gunicorn's CPU and
+    its CPU ms per request, and the host probe (CPU ms of the same small workload; higher = a slower
+    host). It tells a code cost (CPU per request up, probe flat) from a neighbour (probe up, and every
+    request slower with it), which the phase's single p95 cannot."""
+    lines = [
+        f"  timeline ({width:.0f} s windows)",
+        "  window (s)   req/s  p95 full  p95 part  gunicorn cores  ms CPU/req  probe ms",
+    ]
+    quiet_full: list[float] = []
+    quiet_partial: list[float] = []
+    fastest = min((ms for _, ms in sampler.probes), default=math.nan)
+    t = start
+    while t + width <= end + 1e-6:
+        inside = [r for r in records if t <= r[0] < t + width]
+        full = [r[2] for r in inside if r[1].startswith("full")]
+        partial = [r[2] for r in inside if r[1].startswith("partial")]
+        cpu = [(w, c) for w, c in sampler.web_cpu if t <= w < t + width]
+        cores = (cpu[-1][1] - cpu[0][1]) / (cpu[-1][0] - cpu[0][0]) if len(cpu) > 1 else math.nan
+        probe = [ms for w, ms in sampler.probes if t <= w < t + width]
+        probe_ms = statistics.median(probe) if probe else math.nan
+        per_request = cores * width * 1000 / max(len(inside), 1)
+        lines.append(
+            f"  {f'{t - start:.0f}-{t - start + width:.0f}':<10} {len(inside) / width:>7.1f}"
+            f" {percentile(full, 95):>9.1f} {percentile(partial, 95):>9.1f}"
+            f" {cores:>15.2f} {per_request:>11.1f} {probe_ms:>9.1f}"
+        )
+        if probe and probe_ms <= 1.2 * fastest:
+            quiet_full += full
+            quiet_partial += partial
+        t += width
+    lines.append(
+        f"  windows whose probe was within 20% of the fastest ({fastest:.1f} ms): p95 full "
+        f"{percentile(quiet_full, 95):.1f} ms, partials {percentile(quiet_partial, 95):.1f} ms "
+        f"({len(quiet_full) + len(quiet_partial)} requests); the targets are judged on the whole window"
+    )
+    return "\n".join(lines)
 
 
 def figures_from(
@@ -816,7 +873,9 @@ def load_phase(
         base, plan_path, args.users, args.spawn_rate, seconds, args.rate, label, sampler
     )
     cpu = sampler.finish()
-    return records, started, cpu, sampler.web_peak_rss / 2**20
+    timeline_text = timeline(records, started + args.warmup, started + args.warmup + args.duration, sampler)
+    say(timeline_text)
+    return records, started, cpu, sampler.web_peak_rss / 2**20, timeline_text
 
 
 def disturbed(cpu: dict[str, float], args, attempt: int, label: str) -> bool:
@@ -1125,7 +1184,9 @@ def main(argv: list[str] | None = None) -> int:
         for attempt in range(args.retries + 1):
             load = wait_for_quiet(args.max_load, args.max_wait, "baseline")
             speed_before = host_speed()
-            records, started, cpu, rss = load_phase(args, base, plan_path, "baseline", {"gunicorn": web.pid})
+            records, started, cpu, rss, baseline_timeline = load_phase(
+                args, base, plan_path, "baseline", {"gunicorn": web.pid}
+            )
             window = (started + args.warmup, started + args.warmup + args.duration)
             baseline = figures_from("baseline", records, *window, load)
             baseline.cpu, baseline.web_peak_rss_mb = cpu, rss
@@ -1136,6 +1197,7 @@ def main(argv: list[str] | None = None) -> int:
             if not disturbed(cpu, args, attempt, "baseline"):
                 break
         results["baseline"] = baseline
+        results["baseline_timeline"] = baseline_timeline
 
         # Phase 2: the same load while a worker mines a 1M-event log, again and again.
         if not args.no_mining:
@@ -1171,7 +1233,7 @@ def main(argv: list[str] | None = None) -> int:
                 speed_before = host_speed()
                 reminer = Reminer(app, plan, log_id)
                 reminer.start()
-                records, started, cpu, rss = load_phase(
+                records, started, cpu, rss, mining_timeline = load_phase(
                     args, base, plan_path, "mining", {"gunicorn": web.pid, "worker": worker.pid}
                 )
                 reminer.stop_event.set()
@@ -1200,7 +1262,9 @@ def main(argv: list[str] | None = None) -> int:
             during.cpu, during.web_peak_rss_mb = cpu, rss
             say(show(mining, baseline))
             say(show(during, baseline))
-            results.update(mining=mining, during=during, events=events, alone_s=alone_s)
+            results.update(
+                mining=mining, during=during, events=events, alone_s=alone_s, mining_timeline=mining_timeline
+            )
             stop(worker)
             worker = None
         else:
@@ -1263,9 +1327,12 @@ def write_results(results: dict, summary: str, argv: list[str] | None) -> None:
         f"{results['role']} (RLS in force); gunicorn {workers} workers x {threads} threads ({kind}); "
         "locust on the same machine; shared with other engineers' test runs (load averages below)"
     )
-    parts = [show(results["baseline"])]
+    parts = [show(results["baseline"]) + "\n" + results["baseline_timeline"]]
     if "mining" in results:
-        parts += [show(results["mining"], results["baseline"]), show(results["during"], results["baseline"])]
+        parts += [
+            show(results["mining"], results["baseline"]) + "\n" + results["mining_timeline"],
+            show(results["during"], results["baseline"]),
+        ]
     if "upload" in results:
         parts.append(show_upload(results["upload"]))
     path = REPO / "bench" / "RESULTS.md"
