@@ -94,6 +94,38 @@ def test_password_change_keeps_this_session_and_ends_others(app, tenant_a, make_
     assert login(make_client(), "owner@a.example", new_password).status_code == 302
 
 
+def test_a_password_hashed_with_other_parameters_is_rehashed_at_the_next_login(app, tenant_a, make_client):
+    from argon2 import PasswordHasher, extract_parameters
+
+    from webapp.extensions import db
+    from webapp.services import accounts
+
+    def stored_hash() -> str:
+        with app.app_context():
+            return accounts.find_user_by_email("owner@a.example").password_hash
+
+    # A hash from before the parameters changed (here: stronger than the configured ones).
+    with app.app_context():
+        user = accounts.find_user_by_email("owner@a.example")
+        user.password_hash = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1).hash(PASSWORD)
+        db.session.commit()
+    old = stored_hash()
+
+    # A wrong password changes nothing.
+    assert login(make_client(), "owner@a.example", "wrong password 123").status_code == 401
+    assert stored_hash() == old
+
+    # The right one logs in, and the hash moves to the configured parameters.
+    assert login(make_client(), "owner@a.example").status_code == 302
+    parameters = extract_parameters(stored_hash())
+    assert (parameters.time_cost, parameters.memory_cost) == (
+        app.config["ARGON2_TIME_COST"],
+        app.config["ARGON2_MEMORY_COST_KIB"],
+    )
+    assert login(make_client(), "owner@a.example").status_code == 302
+    assert login(make_client(), "owner@a.example", "wrong password 123").status_code == 401
+
+
 def test_idle_sessions_expire(app, tenant_a, client):
     app.config["SESSION_IDLE_TIMEOUT"] = __import__("datetime").timedelta(seconds=0)
     login(client, "owner@a.example")

@@ -15,7 +15,13 @@ from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import Membership, Organisation, Role, User
 from webapp.services import Actor, Forbidden, NotFound, ServiceError, audit
-from webapp.services.passwords import burn_verification_time, check_policy, hash_password, verify_password
+from webapp.services.passwords import (
+    burn_verification_time,
+    check_policy,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 
 LOGIN_FAILED = "Email or password is not right."
 log = logging.getLogger(__name__)
@@ -115,6 +121,11 @@ def authenticate(email: str, password: str, ip_address: str | None = None) -> Us
     if not verify_password(user.password_hash, password or ""):
         _audit_failed_login(user, ip_address)
         raise ServiceError(LOGIN_FAILED)
+    if needs_rehash(user.password_hash):
+        # Hashing parameters changed since this hash was made: the password is known right now, so it
+        # moves to the current ones (the only moment it can).
+        user.password_hash = hash_password(password)
+        db.session.commit()
     return user
 
 
