@@ -44,20 +44,31 @@ def _reconcile_forever(app, stop: threading.Event) -> None:
 _lowered: list[int] = []
 
 
-def _lower_priority(nice: int) -> None:
+def _lower_priority(nice: int, idle: bool = False) -> None:
     """Yield the CPU to the web processes on a shared machine: `nice` steps lower for this process (its
     threads and the work horses it forks inherit it) and, when it leads a session of its own, for that
     session's autogroup too. Linux's autogroup scheduling shares the CPU between sessions first, whatever
     the niceness inside them, and a process manager (`journeylens up`, the tests' servers) starts the web
     and the worker each in its own session. Under systemd or containers, give the worker a lower CPU
-    weight there (CPUWeight=, cpu_shares). Once per process."""
-    if nice <= 0 or _lowered:
+    weight there (CPUWeight=, cpu_shares). Once per process.
+
+    With `idle`, the process also takes Linux's SCHED_IDLE policy (inherited by its threads and work
+    horses): a web thread that wakes on a CPU where mining runs takes it at once, and a waking web
+    thread is placed on such a CPU as if it were free. Niceness alone only shrinks the worker's share,
+    so pages still queued behind a mining thread (web p95 x2.6-3.9 while mining, bench/RESULTS.md). The
+    autogroup's niceness still gives the worker its share when the web is busy for long, so mining is
+    slowed, never starved."""
+    if _lowered:
         return
     _lowered.append(nice)
-    os.nice(nice)
-    if os.getsid(0) == os.getpid():
+    if nice > 0:
+        os.nice(nice)
+        if os.getsid(0) == os.getpid():
+            with suppress(OSError):
+                Path("/proc/self/autogroup").write_text(str(nice))
+    if idle and hasattr(os, "SCHED_IDLE"):
         with suppress(OSError):
-            Path("/proc/self/autogroup").write_text(str(nice))
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -> bool:
@@ -69,13 +80,15 @@ def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -
     from webapp.queue import QUEUE_NAMES, get_queue, redis_connection
 
     app = app or create_app()
-    _lower_priority(app.config.get("WORKER_NICE", 0))  # before any thread starts: they inherit it
+    # Before any thread starts: they inherit it.
+    _lower_priority(app.config.get("WORKER_NICE", 0), idle=app.config.get("WORKER_SCHED_IDLE", False))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     with app.app_context():
         configure_mappers()  # once, before forking work horses
         # numpy once too (its thread pool is fork-safe), rather than in every work horse; polars is
         # still imported after the fork, in the horse, as polars asks (its threads are not fork-safe).
         import numpy  # noqa: F401
+
         engine = db.engine
         engine.dispose()  # no pooled connection may cross the fork into a work horse
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import time
 
 import pytest
@@ -71,6 +72,28 @@ def test_invitation_mail_is_sent_by_a_real_worker(app_config, tenant_a, smtp_rec
     assert f"https://journeylens.example/join/{tenant_a.slug}/" in body
     link = body.split("https://journeylens.example", 1)[1].split()[0]
     assert f'value="https://journeylens.example{link}"' in response.text  # the link the admin was shown
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_the_worker_and_its_threads_yield_the_cpu_to_the_web(app_config, migrated):
+    """Mining beside the web: the worker runs nicer and under SCHED_IDLE, so a page's thread that wakes
+    takes a CPU from a mining thread at once (bench/RESULTS.md, Load, shows what it does to p95)."""
+    import psutil
+
+    env = stack_env(app_config, WORKER_NICE="10")
+    with rq_worker(env) as worker:
+        process = psutil.Process(worker.pid)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+            process.nice() == 10
+            and os.sched_getscheduler(worker.pid) == os.SCHED_IDLE
+            and process.num_threads() > 1
+        ):
+            time.sleep(0.2)
+        threads = [thread.id for thread in process.threads()]
+        assert process.nice() == 10
+        assert len(threads) > 1, "the worker started no thread (reconciler, scheduler)"
+        assert all(os.sched_getscheduler(tid) == os.SCHED_IDLE for tid in threads)
 
 
 def test_readyz_reports_database_and_redis(app_config, migrated):
