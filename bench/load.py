@@ -34,7 +34,9 @@ What it does, by itself:
    mining starts at once), waits for that first run, then runs the same load while the log is mined
    again and again (each run queued as soon as the previous one ends). Prints the same figures, the
    figures of the requests that started while a run was mining, and the p95 ratio to the baseline.
-   The worker runs as production runs it, WORKER_NICE (10) steps nicer, its autogroup too.
+   The worker runs as production runs it, WORKER_NICE (10) steps nicer, its autogroup too, under
+   SCHED_IDLE (WORKER_SCHED_IDLE; set it to 0 in this script's environment to compare).
+   Each load phase also prints a timeline in 10 s windows (see timeline()).
 7. Phase "upload": streams a --upload-mb MiB CSV through the API (multipart, Content-Length, never
    in the client's memory) while sampling the RSS of every gunicorn process every 10 ms (psutil), and
    prints each worker's RSS before and its peak during the upload.
