@@ -17,6 +17,17 @@
       event.detail.isError = false;
     }
   });
+  // A menu loaded when first opened ("toggle once") but opened before htmx had bound that trigger (a
+  // quick click while the page loads) would stay empty: load it once htmx is ready.
+  document.addEventListener("htmx:load", function (event) {
+    var root = event.detail && event.detail.elt;
+    if (!root || !root.querySelectorAll || !window.htmx) {
+      return;
+    }
+    root.querySelectorAll("details[open][hx-trigger^='toggle']").forEach(function (menu) {
+      window.htmx.trigger(menu, "toggle");
+    });
+  });
   // Forms that destroy something ask first.
   document.addEventListener("submit", function (event) {
     var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
