@@ -68,7 +68,7 @@ def test_a_read_only_poll_ends_in_commit_and_its_statements_stay_prepared(app, t
             cursor.execute("SELECT count(*) FROM pg_prepared_statements", prepare=False)
             prepared += cursor.fetchone()[0]
         driver.commit()  # out of the transaction that query opened; the pool expects an idle connection
-    assert prepared >= 3  # the poll's tenant setting, membership and count, at least
+    assert prepared >= 3  # the poll's membership and count, and the journey page's, at least
 
 
 def test_an_uncommitted_write_is_still_rolled_back(app, tenant_a, client):

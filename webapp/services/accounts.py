@@ -194,12 +194,16 @@ def my_membership_by_slug(slug: str, user_id: int) -> Membership | None:
     """The user's membership in the organisation with this slug, its organisation loaded with it, or None
     (no such organisation, or not a member): one query, under the user's own scope, in which a user sees
     their own memberships in every organisation."""
-    return db.session.scalar(
-        sa.select(Membership)
-        .join(Organisation, Organisation.id == Membership.organisation_id)
-        .options(orm.contains_eager(Membership.organisation))  # the join above, not a second one
-        .where(Organisation.slug == slug, Membership.user_id == user_id)
-    )
+    return db.session.scalar(_MY_MEMBERSHIP_BY_SLUG, {"slug": slug, "user_id": user_id})
+
+
+# Every page and poll of an organisation runs it first (see tenancy.prebuilt).
+_MY_MEMBERSHIP_BY_SLUG = tenancy.prebuilt(
+    sa.select(Membership)
+    .join(Organisation, Organisation.id == Membership.organisation_id)
+    .options(orm.contains_eager(Membership.organisation))  # the join above, not a second one
+    .where(Organisation.slug == sa.bindparam("slug"), Membership.user_id == sa.bindparam("user_id"))
+)
 
 
 def members() -> list[Membership]:

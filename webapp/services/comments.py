@@ -93,6 +93,15 @@ def marker(journey_id: int) -> str:
     versions of those steps; every edit bumps a step's version). Other edits of the map leave it: a
     live comment panel redraws only when what it shows moved on. NotFound for a journey not in this
     organisation."""
+    row = db.session.execute(_DISCUSSION_MARKER, {"journey_id": journey_id}).first()
+    if row is None:
+        raise NotFound("No such journey.")
+    _, count, newest, resolved, last_resolved, steps, step_ids, step_versions = row
+    resolved_at = f"{last_resolved.timestamp():.6f}" if last_resolved else "0"
+    return f"{count}-{newest or 0}-{resolved}-{resolved_at}-{steps}.{step_ids}.{step_versions}"
+
+
+def _discussion_marker() -> sa.Select:
     discussed = sa.select(Comment.step_id).where(
         Comment.journey_id == Journey.id, Comment.step_id.is_not(None)
     )
@@ -104,7 +113,7 @@ def marker(journey_id: int) -> str:
             sa.func.coalesce(sa.func.sum(Step.version), 0),
         )
     ]
-    row = db.session.execute(
+    return (
         sa.select(
             Journey.id,
             sa.func.count(Comment.id),
@@ -114,14 +123,13 @@ def marker(journey_id: int) -> str:
             *of_steps,
         )
         .outerjoin(Comment, Comment.journey_id == Journey.id)
-        .where(Journey.id == journey_id)
+        .where(Journey.id == sa.bindparam("journey_id"))
         .group_by(Journey.id)
-    ).first()
-    if row is None:
-        raise NotFound("No such journey.")
-    _, count, newest, resolved, last_resolved, steps, step_ids, step_versions = row
-    resolved_at = f"{last_resolved.timestamp():.6f}" if last_resolved else "0"
-    return f"{count}-{newest or 0}-{resolved}-{resolved_at}-{steps}.{step_ids}.{step_versions}"
+    )
+
+
+# Every comment panel polls it (see tenancy.prebuilt).
+_DISCUSSION_MARKER = tenancy.prebuilt(_discussion_marker())
 
 
 def get_comment(journey_id: int, comment_id: int) -> Comment:

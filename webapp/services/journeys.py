@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, joinedload, selectinload
 
+from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import (
     Journey,
@@ -84,15 +85,21 @@ def get_journey(journey_id: int, *, with_people: bool = False) -> Journey:
 def change_marker(journey_id: int) -> int:
     """The id of the journey's newest change (0 before any), in one indexed query: a live view redraws
     only when it moved on. NotFound for a journey that is not the current organisation's."""
-    newest = (
-        sa.select(sa.func.max(JourneyChange.id))
-        .where(JourneyChange.journey_id == Journey.id)
-        .scalar_subquery()
-    )
-    row = db.session.execute(sa.select(Journey.id, newest).where(Journey.id == journey_id)).first()
+    row = db.session.execute(_CHANGE_MARKER, {"journey_id": journey_id}).first()
     if row is None:
         raise NotFound("No such journey.")
     return row[1] or 0
+
+
+# Every live board polls it (see tenancy.prebuilt).
+_CHANGE_MARKER = tenancy.prebuilt(
+    sa.select(
+        Journey.id,
+        sa.select(sa.func.max(JourneyChange.id))
+        .where(JourneyChange.journey_id == Journey.id)
+        .scalar_subquery(),
+    ).where(Journey.id == sa.bindparam("journey_id"))
+)
 
 
 def stage_of(journey_id: int, stage_id: Any) -> Stage:
@@ -1533,7 +1540,6 @@ def _persona(persona_id: Any) -> Persona:
 
 
 def _member_id(user_id: Any) -> int | None:
-    from webapp import tenancy
     from webapp.services.accounts import membership_in
 
     if user_id is None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
+from webapp import tenancy
 from webapp.extensions import db
 from webapp.models import Comment, Notification
 from webapp.models.collaboration import NOTIFICATION_KINDS
@@ -41,11 +42,15 @@ def notify(user_ids: Iterable[int], kind: str, actor: Actor, comment: Comment) -
 
 def unread_count(user_id: int) -> int:
     """How many of the user's notifications in this organisation are unread (the top bar's number)."""
-    return db.session.scalar(
-        sa.select(sa.func.count(Notification.id)).where(
-            Notification.user_id == user_id, Notification.read_at.is_(None)
-        )
+    return db.session.scalar(_UNREAD_COUNT, {"user_id": user_id})
+
+
+# Every page's top bar and every inbox poll run it (see tenancy.prebuilt).
+_UNREAD_COUNT = tenancy.prebuilt(
+    sa.select(sa.func.count(Notification.id)).where(
+        Notification.user_id == sa.bindparam("user_id"), Notification.read_at.is_(None)
     )
+)
 
 
 def inbox(user_id: int, *, unread_only: bool = False, limit: int = INBOX_LIMIT) -> list[Notification]:
