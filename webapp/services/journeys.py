@@ -73,13 +73,20 @@ def use_case(function: Callable[P, R]) -> Callable[P, R]:
 def get_journey(journey_id: int, *, with_people: bool = False) -> Journey:
     """The current organisation's journey, or NotFound (the same for another organisation's); with its
     owner and persona loaded by the same query when `with_people` (the journey page names them)."""
-    query = sa.select(Journey).where(Journey.id == journey_id)
-    if with_people:
-        query = query.options(joinedload(Journey.owner), joinedload(Journey.persona))
-    journey = db.session.scalar(query)
+    query = _JOURNEY_WITH_PEOPLE if with_people else _JOURNEY
+    journey = db.session.scalar(query, {"journey_id": journey_id})
     if journey is None:
         raise NotFound("No such journey.")
     return journey
+
+
+# Every journey page, poll and edit loads its journey first (see tenancy.prebuilt).
+_JOURNEY = tenancy.prebuilt(sa.select(Journey).where(Journey.id == sa.bindparam("journey_id")))
+_JOURNEY_WITH_PEOPLE = tenancy.prebuilt(
+    sa.select(Journey)
+    .where(Journey.id == sa.bindparam("journey_id"))
+    .options(joinedload(Journey.owner), joinedload(Journey.persona))
+)
 
 
 def change_marker(journey_id: int) -> int:
@@ -1560,19 +1567,11 @@ def _position(value: Any) -> int | None:
 
 
 def _lanes(journey_id: int) -> list[Lane]:
-    return list(
-        db.session.scalars(
-            sa.select(Lane).where(Lane.journey_id == journey_id).order_by(Lane.position, Lane.id)
-        )
-    )
+    return list(db.session.scalars(_LANES, {"journey_id": journey_id}))
 
 
 def _stages(journey_id: int) -> list[Stage]:
-    return list(
-        db.session.scalars(
-            sa.select(Stage).where(Stage.journey_id == journey_id).order_by(Stage.position, Stage.id)
-        )
-    )
+    return list(db.session.scalars(_STAGES, {"journey_id": journey_id}))
 
 
 def _steps_in_stage(stage_id: int) -> list[Step]:
@@ -1582,24 +1581,35 @@ def _steps_in_stage(stage_id: int) -> list[Step]:
 
 
 def _steps_of(journey_id: int) -> list[Step]:
-    return list(
-        db.session.scalars(
-            sa.select(Step)
-            .join(Stage, Stage.id == Step.stage_id)
-            .where(Step.journey_id == journey_id)
-            .order_by(Stage.position, Stage.id, Step.position, Step.id)
-        )
-    )
+    return list(db.session.scalars(_STEPS, {"journey_id": journey_id}))
 
 
 def _notes_by_step(step_ids: list[int]) -> dict[int, list[StepNote]]:
     notes: dict[int, list[StepNote]] = {step_id: [] for step_id in step_ids}
     if step_ids:
-        for note in db.session.scalars(
-            sa.select(StepNote).where(StepNote.step_id.in_(step_ids)).order_by(StepNote.id)
-        ):
+        for note in db.session.scalars(_NOTES, {"step_ids": step_ids}):
             notes[note.step_id].append(note)
     return notes
+
+
+# A board's queries: every journey page, board redraw and data-vs-story page runs them (tenancy.prebuilt).
+_LANES = tenancy.prebuilt(
+    sa.select(Lane).where(Lane.journey_id == sa.bindparam("journey_id")).order_by(Lane.position, Lane.id)
+)
+_STAGES = tenancy.prebuilt(
+    sa.select(Stage).where(Stage.journey_id == sa.bindparam("journey_id")).order_by(Stage.position, Stage.id)
+)
+_STEPS = tenancy.prebuilt(
+    sa.select(Step)
+    .join(Stage, Stage.id == Step.stage_id)
+    .where(Step.journey_id == sa.bindparam("journey_id"))
+    .order_by(Stage.position, Stage.id, Step.position, Step.id)
+)
+_NOTES = tenancy.prebuilt(
+    sa.select(StepNote)
+    .where(StepNote.step_id.in_(sa.bindparam("step_ids", expanding=True)))
+    .order_by(StepNote.id)
+)
 
 
 def _lane_name_free(lanes: list[Lane], name: str, *, except_id: int | None = None, hint: str = "") -> None:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm
 from flask import current_app
 
-from webapp import queue
+from webapp import queue, tenancy
 from webapp.extensions import db
 from webapp.models import ActivityStat, EventLog, Lane, Stage, Step
 from webapp.models.overlay import (
@@ -59,14 +59,46 @@ def links(journey_id: int) -> list[JourneyLogLink]:
 
 def _links(journey_id: int) -> list[JourneyLogLink]:
     """`links` for a caller that has already found the journey, each with its log (pages name it)."""
-    return list(
-        db.session.scalars(
-            sa.select(JourneyLogLink)
-            .where(JourneyLogLink.journey_id == journey_id)
-            .options(sa.orm.joinedload(JourneyLogLink.event_log))
-            .order_by(JourneyLogLink.id)
-        )
+    return list(db.session.scalars(_LINKS, {"journey_id": journey_id}))
+
+
+# The data-vs-story page and the measurement progress bars run these on every view and poll
+# (see tenancy.prebuilt).
+_LINKS = tenancy.prebuilt(
+    sa.select(JourneyLogLink)
+    .where(JourneyLogLink.journey_id == sa.bindparam("journey_id"))
+    .options(sa.orm.joinedload(JourneyLogLink.event_log))
+    .order_by(JourneyLogLink.id)
+)
+_CURRENT_MAPPING = tenancy.prebuilt(
+    sa.select(MappingVersion)
+    .where(MappingVersion.link_id == sa.bindparam("link_id"))
+    .order_by(MappingVersion.number.desc())
+    .limit(1)
+)
+_LATEST_SNAPSHOT = tenancy.prebuilt(
+    sa.select(MeasurementSnapshot)
+    .where(MeasurementSnapshot.link_id == sa.bindparam("link_id"))
+    .order_by(MeasurementSnapshot.id.desc())
+    .limit(1)
+)
+_LATEST_FINISHED = tenancy.prebuilt(
+    sa.select(MeasurementSnapshot)
+    .where(MeasurementSnapshot.link_id == sa.bindparam("link_id"), MeasurementSnapshot.status == "finished")
+    .order_by(MeasurementSnapshot.id.desc())
+    .limit(1)
+)
+_CALENDAR = tenancy.prebuilt(sa.select(BusinessCalendarSetting))
+_STEP_ROWS = tenancy.prebuilt(
+    sa.select(StepMeasurement).where(
+        StepMeasurement.snapshot_id.in_(sa.bindparam("snapshot_ids", expanding=True))
     )
+)
+_TRANSITION_ROWS = tenancy.prebuilt(
+    sa.select(TransitionMeasurement)
+    .where(TransitionMeasurement.snapshot_id == sa.bindparam("snapshot_id"))
+    .order_by(TransitionMeasurement.frequency.desc())
+)
 
 
 def get_link(journey_id: int, link_id: int) -> JourneyLogLink:
@@ -154,12 +186,7 @@ def log_activities(event_log: EventLog) -> list[tuple[str, int]]:
 
 
 def current_mapping(link: JourneyLogLink) -> MappingVersion | None:
-    return db.session.scalar(
-        sa.select(MappingVersion)
-        .where(MappingVersion.link_id == link.id)
-        .order_by(MappingVersion.number.desc())
-        .limit(1)
-    )
+    return db.session.scalar(_CURRENT_MAPPING, {"link_id": link.id})
 
 
 def mapping_versions(link: JourneyLogLink) -> list[MappingVersion]:
@@ -308,7 +335,7 @@ def mapping_json(link: JourneyLogLink, mapping: MappingVersion | None) -> dict[s
 
 def calendar() -> dict[str, Any]:
     """The organisation's business calendar (the default one until an admin saves another)."""
-    setting = db.session.scalar(sa.select(BusinessCalendarSetting))
+    setting = db.session.scalar(_CALENDAR)
     if setting is None:
         return dict(DEFAULT_CALENDAR)
     return {
@@ -705,21 +732,11 @@ def snapshot_for(journey_id: int, snapshot_id: int) -> MeasurementSnapshot:
 
 def latest_snapshot(link: JourneyLogLink) -> MeasurementSnapshot | None:
     """The link's newest snapshot in any state (for a progress bar)."""
-    return db.session.scalar(
-        sa.select(MeasurementSnapshot)
-        .where(MeasurementSnapshot.link_id == link.id)
-        .order_by(MeasurementSnapshot.id.desc())
-        .limit(1)
-    )
+    return db.session.scalar(_LATEST_SNAPSHOT, {"link_id": link.id})
 
 
 def latest_finished(link: JourneyLogLink) -> MeasurementSnapshot | None:
-    return db.session.scalar(
-        sa.select(MeasurementSnapshot)
-        .where(MeasurementSnapshot.link_id == link.id, MeasurementSnapshot.status == "finished")
-        .order_by(MeasurementSnapshot.id.desc())
-        .limit(1)
-    )
+    return db.session.scalar(_LATEST_FINISHED, {"link_id": link.id})
 
 
 def timeline(journey_id: int, states: list[Progress] | None = None) -> list[MeasurementSnapshot]:
@@ -740,21 +757,13 @@ def step_rows_of(snapshot_ids: list[int]) -> dict[int, dict[int, StepMeasurement
     """The step figures of several snapshots in one query: snapshot id -> step id -> row."""
     rows: dict[int, dict[int, StepMeasurement]] = {snapshot_id: {} for snapshot_id in snapshot_ids}
     if snapshot_ids:
-        for row in db.session.scalars(
-            sa.select(StepMeasurement).where(StepMeasurement.snapshot_id.in_(snapshot_ids))
-        ):
+        for row in db.session.scalars(_STEP_ROWS, {"snapshot_ids": snapshot_ids}):
             rows[row.snapshot_id][row.step_id] = row
     return rows
 
 
 def transition_rows(snapshot_id: int) -> list[TransitionMeasurement]:
-    return list(
-        db.session.scalars(
-            sa.select(TransitionMeasurement)
-            .where(TransitionMeasurement.snapshot_id == snapshot_id)
-            .order_by(TransitionMeasurement.frequency.desc())
-        )
-    )
+    return list(db.session.scalars(_TRANSITION_ROWS, {"snapshot_id": snapshot_id}))
 
 
 def measurements_json(journey_id: int, event_log_id: int) -> dict[str, Any]:
