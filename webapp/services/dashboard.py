@@ -61,6 +61,7 @@ CHANGE_KINDS = {  # kind -> (one, many)
 }
 # A reload or a filter within this gap is the same visit: "since my last visit" stays put while reading.
 VISIT_GAP = timedelta(minutes=30)
+VISIT_NOTED_EVERY = timedelta(minutes=1)  # far below VISIT_GAP: a minute late changes no "since"
 FIRST_VISIT_WINDOW = timedelta(days=7)  # what a first visit shows as "recent changes"
 SPARK_POINTS = 30  # the newest measurements drawn per goal
 SPARK_WIDTH, SPARK_HEIGHT = 120, 28
@@ -580,8 +581,10 @@ def load(
 def record_visit(user_id: int, now: datetime | None = None) -> tuple[datetime | None, bool]:
     """Note that the member opened the dashboard; returns (their previous visit, whether this is the first).
 
-    Each open moves `last_visit_at` to now. `previous_visit_at` becomes the last visit only when that was
-    more than VISIT_GAP ago, so reloading or filtering while reading does not empty "what changed".
+    Each open moves `last_visit_at` to now, unless it was noted less than VISIT_NOTED_EVERY ago: the
+    reloads and filters of one reading write nothing. `previous_visit_at` becomes the last visit only
+    when that was more than VISIT_GAP ago, so reloading or filtering while reading does not empty "what
+    changed".
     Flushes; the caller commits.
     """
     now = now or utcnow()
@@ -593,6 +596,8 @@ def record_visit(user_id: int, now: datetime | None = None) -> tuple[datetime | 
             return None, True
         except IntegrityError:  # the same member's other tab got there first
             visit = db.session.scalar(sa.select(DashboardVisit).where(DashboardVisit.user_id == user_id))
+    if timedelta(0) <= now - _aware(visit.last_visit_at) < VISIT_NOTED_EVERY:
+        return visit.previous_visit_at, visit.previous_visit_at is None  # this visit is noted already
     if now - _aware(visit.last_visit_at) >= VISIT_GAP:
         visit.previous_visit_at = visit.last_visit_at
     visit.last_visit_at = max(now, _aware(visit.last_visit_at))
