@@ -136,9 +136,9 @@ def _set_database_tenant(connection: sa.Connection, tenant: Tenant | None) -> No
 
 def _begin_with(connection: sa.Connection, driver: psycopg.Connection, command: str) -> None:
     """Start the transaction and tell it the tenant in one round trip. Left alone, psycopg sends its BEGIN
-    on its own before the first statement: a round trip on every request and poll (~10% of a poll's).
-    psycopg sees the transaction open and sends no BEGIN of its own; errors reach the app as
-    SQLAlchemy's, so a dropped connection still answers 503 and leaves the pool."""
+    on its own before the first statement: one more round trip on every request and poll. psycopg sees
+    the transaction open and sends no BEGIN of its own; errors reach the app as SQLAlchemy's, so a
+    dropped connection still answers 503 and leaves the pool."""
     try:
         driver.pgconn.send_query(command.encode())
         results = driver.wait(generators.execute(driver.pgconn))
@@ -205,8 +205,8 @@ _PREBUILT = "journeylens_prebuilt"
 def prebuilt(statement: Executable) -> Executable:
     """Mark a statement built once, at import, and run with bound parameters (`sa.bindparam`): its
     scoped form is made once per tenant and kept. Building a statement, scoping it and computing its
-    cache key cost ~40% of the CPU of a small query; the queries every page and poll runs (membership,
-    change markers, unread counts) skip all three."""
+    cache key cost about a quarter of a small query's CPU (the membership lookup: 750 µs built per call,
+    555 µs prebuilt); the queries every page and poll runs skip all three."""
     return statement.execution_options(**{_PREBUILT: True})
 
 

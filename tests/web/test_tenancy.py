@@ -260,3 +260,35 @@ def test_the_orm_criteria_follow_the_tenant_from_statement_to_statement(app, ten
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
             db.session.rollback()
+
+
+def test_a_prebuilt_statement_is_scoped_to_each_tenant_in_turn(app, tenant_a, tenant_b):
+    """A prebuilt statement's scoped form is kept per tenant: run for A, B, A, B in one process, each
+    run must carry the organisation in scope then, never the one before (checked on the parameters
+    sent, whatever RLS would add)."""
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+
+    statement = tenancy.prebuilt(
+        sa.select(AuditEvent.organisation_id).where(AuditEvent.id > sa.bindparam("after"))
+    )
+    sent: list[dict] = []
+
+    def record(_conn, _cursor, sql, parameters, *_):
+        if "audit_events" in sql:
+            sent.append(dict(parameters) if isinstance(parameters, dict) else {"": parameters})
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            for org in (tenant_a, tenant_b, tenant_a, tenant_b):
+                tenancy.activate(org.organisation_id)
+                rows = db.session.scalars(statement, {"after": 0}).all()
+                assert rows and set(rows) == {org.organisation_id}
+                other = tenant_b if org is tenant_a else tenant_a
+                values = set(sent[-1].values())
+                assert org.organisation_id in values and other.organisation_id not in values, sent[-1]
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+            db.session.rollback()
