@@ -234,12 +234,12 @@ def test_a_wrong_guess_of_the_organisation_never_opens_it(app, tenant_a, tenant_
     assert orgs._organisation_ids[tenant_a.slug] == tenant_a.organisation_id  # corrected
 
 
-def test_the_orm_criteria_follow_the_tenant_from_statement_to_statement(app, tenant_a, tenant_b):
-    """The criteria objects are built once per tenant and reused: each statement must still carry the
-    organisation in scope at that moment (checked on the parameters sent, whatever RLS would add)."""
+def _each_run_carries_its_tenant(app, tenant_a, tenant_b, run) -> None:
+    """`run()` reads audit events' organisation ids for A, B, A, B in turn: each time it must see only the
+    organisation in scope, and the statement sent must carry that organisation and not the other one
+    (checked on the parameters sent, whatever RLS would add)."""
     from webapp import tenancy
     from webapp.extensions import db
-    from webapp.models import AuditEvent
 
     sent: list[dict] = []
 
@@ -252,9 +252,9 @@ def test_the_orm_criteria_follow_the_tenant_from_statement_to_statement(app, ten
         try:
             for org in (tenant_a, tenant_b, tenant_a, tenant_b):
                 tenancy.activate(org.organisation_id)
-                rows = db.session.scalars(sa.select(AuditEvent.organisation_id)).all()
+                rows = run()
                 assert rows and set(rows) == {org.organisation_id}
-                values = set(sent[-1].values()) if isinstance(sent[-1], dict) else set()
+                values = set(sent[-1].values())
                 other = tenant_b if org is tenant_a else tenant_a
                 assert org.organisation_id in values and other.organisation_id not in values, sent[-1]
         finally:
@@ -262,10 +262,20 @@ def test_the_orm_criteria_follow_the_tenant_from_statement_to_statement(app, ten
             db.session.rollback()
 
 
+def test_the_orm_criteria_follow_the_tenant_from_statement_to_statement(app, tenant_a, tenant_b):
+    """The criteria objects are built once per tenant and reused: each statement must still carry the
+    organisation in scope at that moment."""
+    from webapp.extensions import db
+    from webapp.models import AuditEvent
+
+    _each_run_carries_its_tenant(
+        app, tenant_a, tenant_b, lambda: db.session.scalars(sa.select(AuditEvent.organisation_id)).all()
+    )
+
+
 def test_a_prebuilt_statement_is_scoped_to_each_tenant_in_turn(app, tenant_a, tenant_b):
     """A prebuilt statement's scoped form is kept per tenant: run for A, B, A, B in one process, each
-    run must carry the organisation in scope then, never the one before (checked on the parameters
-    sent, whatever RLS would add)."""
+    run must carry the organisation in scope then, never the one before."""
     from webapp import tenancy
     from webapp.extensions import db
     from webapp.models import AuditEvent
@@ -273,22 +283,6 @@ def test_a_prebuilt_statement_is_scoped_to_each_tenant_in_turn(app, tenant_a, te
     statement = tenancy.prebuilt(
         sa.select(AuditEvent.organisation_id).where(AuditEvent.id > sa.bindparam("after"))
     )
-    sent: list[dict] = []
-
-    def record(_conn, _cursor, sql, parameters, *_):
-        if "audit_events" in sql:
-            sent.append(dict(parameters) if isinstance(parameters, dict) else {"": parameters})
-
-    with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            for org in (tenant_a, tenant_b, tenant_a, tenant_b):
-                tenancy.activate(org.organisation_id)
-                rows = db.session.scalars(statement, {"after": 0}).all()
-                assert rows and set(rows) == {org.organisation_id}
-                other = tenant_b if org is tenant_a else tenant_a
-                values = set(sent[-1].values())
-                assert org.organisation_id in values and other.organisation_id not in values, sent[-1]
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
-            db.session.rollback()
+    _each_run_carries_its_tenant(
+        app, tenant_a, tenant_b, lambda: db.session.scalars(statement, {"after": 0}).all()
+    )
