@@ -113,6 +113,32 @@ def test_every_tenant_table_has_forced_rls_with_using_and_with_check(app, databa
 
 
 @pytest.mark.postgres
+def test_a_connection_lost_as_its_transaction_begins_fails_as_sqlalchemys_and_leaves_the_pool(
+    app, database_urls, tenant_a
+):
+    """The tenant setting travels with the BEGIN, outside SQLAlchemy's execute: a connection the server
+    dropped must still fail with SQLAlchemy's OperationalError (which the app answers with 503) and be
+    invalidated, so the pool hands out a live one next."""
+    from webapp import tenancy
+    from webapp.extensions import db
+
+    owner = sa.create_engine(database_urls["owner"], poolclass=sa.pool.NullPool)
+    with app.app_context():
+        connection = db.engine.connect()
+        pid = connection.connection.driver_connection.info.backend_pid
+        with owner.connect() as killer:
+            assert killer.execute(sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar()
+        with pytest.raises(sa.exc.OperationalError):
+            tenancy._set_database_tenant(connection, tenancy.Tenant(tenant_a.organisation_id, None))
+        assert connection.invalidated
+        connection.close()
+        with db.engine.connect() as fresh:
+            assert fresh.connection.driver_connection.info.backend_pid != pid
+            assert fresh.execute(sa.text("SELECT 1")).scalar() == 1
+    owner.dispose()
+
+
+@pytest.mark.postgres
 def test_the_app_role_neither_owns_tables_nor_bypasses_rls(app):
     from webapp.database import rls_bypassed
     from webapp.extensions import db
