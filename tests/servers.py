@@ -31,6 +31,9 @@ def stack_env(app_config: dict, **extra: str) -> dict[str, str]:
             "SECRET_KEY": app_config["SECRET_KEY"],
             "JOURNEYLENS_ENV": "development",
             "PYTHONUNBUFFERED": "1",
+            # pytest, Chromium and the servers keep the machine busy: a governed horse would crawl
+            # (tests/integration/test_governor.py turns it on)
+            "WORKER_YIELD_CPU": "0",
         }
     )
     env.update(extra)

@@ -93,6 +93,11 @@ class Config:
     # And on Linux the SCHED_IDLE policy: a waking web thread preempts a mining one at once (see
     # worker/__main__.py); the worker keeps its autogroup's share, so it is slowed, not starved.
     WORKER_SCHED_IDLE = _bool("WORKER_SCHED_IDLE", True)
+    # And a mining horse is paused while other processes use the CPU (worker/governor.py): SCHED_IDLE
+    # keeps it off the web's CPUs but not off their caches. It still gets WORKER_YIELD_FLOOR of the
+    # time however busy the machine is. Turn it off where the worker has CPUs of its own.
+    WORKER_YIELD_CPU = _bool("WORKER_YIELD_CPU", True)
+    WORKER_YIELD_FLOOR = float(os.environ.get("WORKER_YIELD_FLOOR", "0.05"))
     TENANT_ORM_SCOPING = True  # the first wall; tests switch it off to prove RLS holds alone
 
     def __init__(self) -> None:
@@ -126,6 +131,7 @@ class TestConfig(Config):
     RATELIMIT_ENABLED = False
     ARGON2_TIME_COST = 1
     ARGON2_MEMORY_COST_KIB = 1024
+    WORKER_YIELD_CPU = False  # a test run keeps the machine busy; the governor's own tests turn it on
 
 
 CONFIGS = {"development": Config, "production": ProductionConfig, "test": TestConfig}

@@ -12,7 +12,23 @@ from pathlib import Path
 
 from rq import Worker
 
+from worker import governor
+
 log = logging.getLogger("worker")
+
+
+class JourneylensWorker(Worker):
+    """RQ's forking worker, telling which queue the job its horse runs came from (the governor
+    pauses only mining horses, worker/governor.py)."""
+
+    current_queue_name: str | None = None
+
+    def execute_job(self, job, queue):
+        self.current_queue_name = queue.name
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            self.current_queue_name = None
 
 
 def _reconcile_forever(app, stop: threading.Event) -> None:
@@ -93,10 +109,11 @@ def run_worker(app=None, burst: bool = False, queues: list[str] | None = None) -
         engine.dispose()  # no pooled connection may cross the fork into a work horse
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
         connection = redis_connection()
-        worker = Worker(
+        worker = JourneylensWorker(
             [get_queue(name, connection) for name in (queues or QUEUE_NAMES)], connection=connection
         )
         stop = threading.Event()
+        governor.start(worker, app, stop)
         if not burst:
             threading.Thread(
                 target=_reconcile_forever, args=(app, stop), daemon=True, name="reconciler"
