@@ -29,6 +29,7 @@ from dataclasses import dataclass
 log = logging.getLogger("worker.governor")
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_EPSILON_S = 1e-6  # a window of 0.05 s measured as 0.04999... still counts as one
 
 
 @dataclass
@@ -82,9 +83,9 @@ class Throttle:
         elif self.state == "paused":
             if quiet:
                 self.state = "run"
-            elif now - self._since >= self.longest_pause_s:
+            elif now - self._since >= self.longest_pause_s - _EPSILON_S:
                 self.state, self._since = "slice", now
-        elif self.state == "slice" and now - self._since >= self.slice_s:
+        elif self.state == "slice" and now - self._since >= self.slice_s - _EPSILON_S:
             self.state, self._since = ("run", now) if quiet else ("paused", now)
         return self.state != "paused"
 

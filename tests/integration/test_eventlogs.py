@@ -4,10 +4,12 @@ run is re-driven; cancel, re-mine, duplicate, delete; S3 storage (moto server)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -338,6 +340,95 @@ def test_duplicate_cancel_remine_and_delete(stack, tenant_a, app, tmp_path):
         f"{base}/api/v1/event-logs/{second_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10
     )
     assert missing.status_code == 404
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the governor reads Linux's /proc")
+def test_a_mining_horse_pauses_while_the_machine_is_busy_and_then_finishes_the_same(
+    app_config, app, tenant_a, tmp_path
+):
+    """worker/governor.py in a real worker: while other processes keep every CPU busy, the mining
+    horse is stopped (state T; scheduling alone never stops a process), and once they end it runs on
+    and the run's figures are the log's."""
+    log = generate_incident_log(40_000, seed=9)
+    path = write_xes(log, tmp_path / "big.xes")
+    token = _token(app, tenant_a)
+    env = stack_env(app_config, WORKER_YIELD_CPU="1", WORKER_YIELD_FLOOR="0.02")
+    with (
+        _every_cpu_busy() as busy,
+        web_server(env) as base,
+        rq_worker(env, log_path=tmp_path / "worker.log") as worker,
+    ):
+        log_id = _upload(base, token, path).json()["id"]
+        _wait(base, token, log_id, until=("running",), timeout_s=60)
+        assert _paused_horse(worker.pid), "the mining horse was never paused while every CPU was busy"
+        for process in busy:
+            process.kill()
+        body = _wait(base, token, log_id, timeout_s=90)
+    assert body["status"] == "finished", body
+    assert body["summary"]["events"] == log.truth.n_events and body["summary"]["cases"] == log.truth.n_cases
+    assert "paused" in (tmp_path / "worker.log").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists(), reason="the governor reads Linux's /proc")
+def test_a_worker_killed_while_its_horse_is_paused_leaves_no_stopped_horse_and_the_run_is_redriven(
+    app_config, app, tenant_a, tmp_path
+):
+    """SIGKILL the worker while the governor has its horse stopped: nobody is left to continue it, so
+    the kernel's rule for orphaned process groups (SIGHUP, SIGCONT) must end it; the reconciler of the
+    next worker then mines the log again, with the same figures."""
+    log = generate_incident_log(40_000, seed=9)
+    path = write_xes(log, tmp_path / "big.xes")
+    token = _token(app, tenant_a)
+    env = stack_env(app_config, WORKER_YIELD_CPU="1", MINING_HEARTBEAT_STALE_S="4", RECONCILE_EVERY_S="1")
+    with web_server(env) as base:
+        with _every_cpu_busy():
+            worker = subprocess.Popen(
+                [str(BIN / "journeylens"), "worker"], env=env, cwd=ROOT, start_new_session=True
+            )
+            try:
+                log_id = _upload(base, token, path).json()["id"]
+                _wait(base, token, log_id, until=("running",), timeout_s=60)
+                horse = _paused_horse(worker.pid)
+                assert horse, "the mining horse was never paused while every CPU was busy"
+                worker.kill()
+                worker.wait()
+                horse.wait(10)  # ended (psutil.TimeoutExpired: still stopped, with nobody to continue it)
+            finally:
+                if worker.poll() is None:
+                    os.killpg(worker.pid, signal.SIGKILL)
+        with rq_worker(stack_env(app_config, MINING_HEARTBEAT_STALE_S="4", RECONCILE_EVERY_S="1")):
+            body = _wait(base, token, log_id, timeout_s=120)
+    assert body["status"] == "finished", body
+    assert body["summary"]["events"] == log.truth.n_events and body["summary"]["cases"] == log.truth.n_cases
+
+
+@contextlib.contextmanager
+def _every_cpu_busy():
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield busy
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+def _paused_horse(worker_pid: int, timeout_s: float = 20) -> psutil.Process | None:
+    """The worker's child once seen stopped (SIGSTOP) within `timeout_s`, or None."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for horse in psutil.Process(worker_pid).children():
+            if _status(horse) == psutil.STATUS_STOPPED:
+                return horse
+        time.sleep(0.05)
+    return None
+
+
+def _status(process: psutil.Process) -> str | None:
+    try:
+        return process.status()
+    except psutil.Error:
+        return None
 
 
 def test_a_killed_worker_never_leaves_a_run_running(app_config, app, tenant_a, tmp_path):
