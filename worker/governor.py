@@ -5,8 +5,9 @@ Why pausing, when the worker already runs nicer and under SCHED_IDLE (worker/__m
 a mining thread off a CPU that a web thread wants, but not off the caches. A page spends its time in
 short bursts between database round trips; under SCHED_IDLE a mining thread runs in every such gap,
 streams a few hundred MB of columns through the shared cache, and the page's next burst starts cold.
-On two vCPUs that alone made the web's p95 2-3x slower while mining took 0.2 cores (bench/RESULTS.md,
-"Mining gives way"). So the horse is stopped (SIGSTOP to its process group) while anything else is
+On two vCPUs, processes started like the worker that only scanned memory made the web's p95 1.8-2.2x
+slower while taking 0.2 cores; ones that only looped did nothing measurable (bench/RESULTS.md, "Mining
+gives way"). So the horse is stopped (SIGSTOP to its process group) while anything else is
 busy, and continued once the machine has been quiet for a moment - the way BOINC suspends its
 computations while the computer is in use. A floor share keeps mining moving under a web that never
 rests: it is slowed, never starved.
