@@ -32,7 +32,7 @@ def stack_env(app_config: dict, **extra: str) -> dict[str, str]:
             "JOURNEYLENS_ENV": "development",
             "PYTHONUNBUFFERED": "1",
             # pytest, Chromium and the servers keep the machine busy: a governed horse would crawl
-            # (tests/integration/test_governor.py turns it on)
+            # (the governor's tests in tests/integration/test_eventlogs.py turn it on)
             "WORKER_YIELD_CPU": "0",
         }
     )
