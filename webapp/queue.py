@@ -11,6 +11,13 @@ from rq import Queue, Retry
 
 QUEUE_NAMES = ("mining", "default")  # in priority order for a worker: heavy mining first, then light jobs
 DEFAULT_TIMEOUT_S = 600
+GAVE_WAY_TTL_S = 600  # the governor refreshes it every second while it pauses a horse
+
+
+def gave_way_key(job_id: str) -> str:
+    """The Redis hash where a worker's governor tells how long a mining job has given way to the site
+    (paused_s, elapsed_s, paused: worker/governor.py)."""
+    return f"journeylens:gave-way:{job_id}"
 
 
 class RedisNotConfigured(RuntimeError):

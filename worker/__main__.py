@@ -18,17 +18,18 @@ log = logging.getLogger("worker")
 
 
 class JourneylensWorker(Worker):
-    """RQ's forking worker, telling which queue the job its horse runs came from (the governor
-    pauses only mining horses, worker/governor.py)."""
+    """RQ's forking worker, telling which job its horse runs and the queue it came from (the governor
+    pauses only mining horses and publishes under the job's id, worker/governor.py)."""
 
     current_queue_name: str | None = None
+    current_job_id: str | None = None
 
     def execute_job(self, job, queue):
-        self.current_queue_name = queue.name
+        self.current_queue_name, self.current_job_id = queue.name, job.id
         try:
             return super().execute_job(job, queue)
         finally:
-            self.current_queue_name = None
+            self.current_queue_name = self.current_job_id = None
 
 
 def _reconcile_forever(app, stop: threading.Event) -> None:

@@ -14,6 +14,9 @@ rests: it is slowed, never starved.
 
 Only jobs of the mining queue are governed: an export drives Chromium under wall-clock timeouts that a
 paused horse would trip, and the light jobs are over before it would matter.
+
+Mining under a busy site takes many times longer, so the governor tells how long the horse has given way
+(at most once a second, in Redis under the job's id); the log's progress widget says so, and why.
 """
 
 from __future__ import annotations
@@ -134,12 +137,17 @@ class Governor:
         self_ticks: Callable[[], int] = own_ticks,
         send: Callable[[int, int], None] = os.killpg,
         clock: Callable[[], float] = time.monotonic,
+        publish: Callable[[float, float, bool], None] | None = None,
+        publish_every_s: float = 1.0,
     ) -> None:
         self.horse = horse
         self.throttle = throttle
         self.window_s = window_s
         self._busy_ticks, self._horse_ticks, self._self_ticks = busy_ticks, horse_ticks, self_ticks
         self._send, self._clock = send, clock
+        self._publish, self.publish_every_s = publish, publish_every_s
+        self._published_at: float | None = None
+        self._publish_failed = False
         self._pid = 0
         self._paused = False
         self._last: tuple[float, int, int, int] | None = None
@@ -181,6 +189,25 @@ class Governor:
         elif not self._paused:
             self._signal(signal.SIGSTOP)
             self._paused, self._paused_at = True, now
+        self._tell(now)
+
+    def paused_so_far(self, now: float) -> float:
+        """Seconds the current horse has spent paused, the pause under way included."""
+        return self.paused_s + (now - self._paused_at if self._paused else 0.0)
+
+    def _tell(self, now: float) -> None:
+        """Publish how long the horse has given way, once it has, at most every publish_every_s."""
+        if self._publish is None or not self.paused_so_far(now):
+            return
+        if self._published_at is not None and now - self._published_at < self.publish_every_s:
+            return
+        self._published_at = now
+        try:
+            self._publish(self.paused_so_far(now), now - self._started_at, self._paused)
+        except Exception:  # Redis away: the widget says less, mining goes on
+            if not self._publish_failed:
+                log.warning("could not publish how long mining gave way", exc_info=True)
+            self._publish_failed = True
 
     def _end_horse(self) -> None:
         self._continue()
@@ -191,7 +218,7 @@ class Governor:
                 self.paused_s,
                 self._clock() - self._started_at,
             )
-        self._pid, self._last, self.paused_s = 0, None, 0.0
+        self._pid, self._last, self.paused_s, self._published_at = 0, None, 0.0, None
         self.throttle.reset()
 
     def _continue(self) -> None:
@@ -212,12 +239,25 @@ def start(
     asks for it (WORKER_YIELD_CPU) and the machine has /proc; returns the governor, or None."""
     if not app.config.get("WORKER_YIELD_CPU") or not os.path.exists("/proc/stat"):
         return None
+    from webapp.queue import GAVE_WAY_TTL_S, gave_way_key
+
     throttle = Throttle(floor_share=float(app.config.get("WORKER_YIELD_FLOOR", 0.05)))
 
     def governed_horse() -> int:
         queue = getattr(worker, "current_queue_name", None)
         return worker.horse_pid if queue in governed_queues else 0
 
-    governor = Governor(governed_horse, throttle)
+    def publish(paused_s: float, elapsed_s: float, paused_now: bool) -> None:
+        job_id = getattr(worker, "current_job_id", None)
+        if job_id:
+            key = gave_way_key(job_id)
+            figures = {
+                "paused_s": round(paused_s, 1),
+                "elapsed_s": round(elapsed_s, 1),
+                "paused": int(paused_now),
+            }
+            worker.connection.pipeline().hset(key, mapping=figures).expire(key, GAVE_WAY_TTL_S).execute()
+
+    governor = Governor(governed_horse, throttle, publish=publish)
     threading.Thread(target=governor.run, args=(stop,), daemon=True, name="governor").start()
     return governor

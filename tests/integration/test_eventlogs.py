@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -347,8 +348,8 @@ def test_a_mining_horse_pauses_while_the_machine_is_busy_and_then_finishes_the_s
     app_config, app, tenant_a, tmp_path
 ):
     """worker/governor.py in a real worker: while other processes keep the CPUs busy, the mining horse
-    is stopped (state T; scheduling alone never stops a process), and once they end it runs on and the
-    run's figures are the log's."""
+    is stopped (state T; scheduling alone never stops a process) and the log's progress widget says
+    why mining is slow; once they end it runs on and the run's figures are the log's."""
     log = generate_incident_log(40_000, seed=9)
     path = write_xes(log, tmp_path / "big.xes")
     token = _token(app, tenant_a)
@@ -361,6 +362,10 @@ def test_a_mining_horse_pauses_while_the_machine_is_busy_and_then_finishes_the_s
         log_id = _upload(base, token, path).json()["id"]
         _wait(base, token, log_id, until=("running",), timeout_s=60)
         assert _paused_horse(worker.pid), "the mining horse was never paused while the CPUs were busy"
+        widget = _widget_saying(base, tenant_a.slug, log_id, "mining gives way to it")
+        assert re.search(r"paused\s+\d+ s of the \d+ s so far", widget), widget
+        assert 'value="' in widget  # the progress bar is still there
+        assert _api(base, token, f"/event-logs/{log_id}")["paused_s"] >= 2  # and so does the API
         for process in busy:
             process.kill()
         body = _wait(base, token, log_id, timeout_s=90)
@@ -417,6 +422,25 @@ def _cpus_busy_but_one():
         for process in busy:
             process.kill()
             process.wait()
+
+
+def _widget_saying(base: str, slug: str, log_id: int, words: str, timeout_s: float = 30) -> str:
+    """The log's progress widget (as the page polls it, signed in as an editor of A) once it says
+    `words`; fails with the last one seen."""
+    session = requests.Session()
+    token = csrf_token(session.get(base + "/login").text)
+    session.post(
+        base + "/login", data={"email": "editor@a.example", "password": PASSWORD, "csrf_token": token}
+    )
+    deadline = time.monotonic() + timeout_s
+    while True:
+        widget = session.get(
+            f"{base}/o/{slug}/eventlogs/{log_id}/status", headers={"HX-Request": "true"}, timeout=10
+        ).text
+        if words in widget or time.monotonic() > deadline:
+            assert words in widget, widget
+            return widget
+        time.sleep(0.5)
 
 
 def _paused_horse(worker_pid: int, timeout_s: float = 20) -> psutil.Process | None:

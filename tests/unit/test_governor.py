@@ -83,7 +83,7 @@ class _Machine:
         self.busy += others + horse
         self.horse += horse
 
-    def governor(self, horse_pid: list[int]) -> Governor:
+    def governor(self, horse_pid: list[int], **options) -> Governor:
         return Governor(
             lambda: horse_pid[0],
             Throttle(),
@@ -93,6 +93,7 @@ class _Machine:
             self_ticks=lambda: 0,
             send=lambda pid, signum: self.signals.append((pid, signum)),
             clock=lambda: self.now,
+            **options,
         )
 
 
@@ -129,6 +130,45 @@ def test_a_horse_that_ends_or_the_worker_that_stops_leaves_nothing_paused():
     stop.set()
     governor.run(stop)  # the worker is leaving
     assert machine.signals[-1] == (5151, signal.SIGCONT)
+
+
+def test_the_governor_tells_how_long_the_horse_has_given_way_at_most_once_a_second():
+    machine, horse = _Machine(), [4242]
+    told: list[tuple[float, float, bool]] = []
+    governor = machine.governor(horse, publish=lambda *figures: told.append(figures))
+    for _ in range(10):  # 0.5 s of a quiet machine: nothing to tell
+        governor.step()
+        machine.window(0, 2)
+    assert told == []
+    for _ in range(60):  # 3 s of a busy one
+        governor.step()
+        machine.window(1.5, 2 if governor._paused is False else 0)
+    governor.step()
+    assert 3 <= len(told) <= 4  # the first pause at once, then once a second
+    paused, elapsed, paused_now = told[-1]
+    assert paused_now
+    assert 1.8 <= paused <= 2.6 and 2.5 <= elapsed <= 3.6
+    assert [figures[0] for figures in told] == sorted(figures[0] for figures in told)
+    told.clear()
+    horse[0] = 5151  # the next job starts from nothing
+    for _ in range(6):
+        governor.step()
+        machine.window(1.5, 2)
+    assert told and told[0][0] <= 2 * WINDOW_S and told[0][1] <= 6 * WINDOW_S
+
+
+def test_a_governor_that_cannot_publish_goes_on_pausing():
+    machine, horse = _Machine(), [4242]
+
+    def redis_away(*figures):
+        raise ConnectionError("Redis is restarting")
+
+    governor = machine.governor(horse, publish=redis_away)
+    for _ in range(30):
+        governor.step()
+        machine.window(1.5, 2)
+    assert machine.signals[0] == (4242, signal.SIGSTOP)
+    assert any(signum == signal.SIGCONT for _, signum in machine.signals)  # the floor's slices go on
 
 
 def test_a_horse_that_is_no_longer_the_workers_child_gets_no_signal():

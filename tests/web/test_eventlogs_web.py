@@ -85,3 +85,79 @@ def test_the_web_process_never_loads_the_miner():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _running_run(app, tenant) -> tuple[int, str]:
+    """A log whose mining run a worker has begun (as far as the database can tell): (log id, job id)."""
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import User
+    from webapp.services import Actor, eventlogs
+
+    with app.test_request_context():
+        tenancy.activate(tenant.organisation_id)
+        owner = db.session.scalar(sa.select(User).where(User.email == tenant.emails["owner"]))
+        data = b"case,activity,time\n1,Logged,2024-01-01 09:00\n1,Closed,2024-01-01 10:00\n"
+        log = eventlogs.upload("slow.csv", io.BytesIO(data), Actor(owner.id), "Slow log")
+        log.mapping = {"case": "case", "activity": "activity", "timestamp": "time"}
+        run = eventlogs.start_run(log, enqueue=False)
+        run.rq_job_id = f"mining-run-{run.id}-0"
+        db.session.commit()
+        eventlogs.begin_run(run.id)
+        log_id, job_id = log.id, run.rq_job_id
+        db.session.remove()
+    return log_id, job_id
+
+
+def test_the_progress_widget_and_the_api_say_when_mining_gives_way_to_a_busy_site(app, tenant_a, client):
+    """The worker's governor publishes how long a horse has paused (worker/governor.py); the widget the
+    page polls and the API tell it, say nothing while there is nothing to tell, and still answer with
+    Redis away."""
+    from redis import Redis
+
+    from webapp.queue import gave_way_key
+
+    log_id, job_id = _running_run(app, tenant_a)
+    token = _token(app, tenant_a)
+    login(client, tenant_a.emails["owner"])
+
+    def widget() -> str:
+        answer = client.get(f"/o/{tenant_a.slug}/eventlogs/{log_id}/status", headers={"HX-Request": "true"})
+        assert answer.status_code == 200
+        return " ".join(answer.get_data(as_text=True).split())
+
+    def paused_s():
+        answer = client.get(f"/api/v1/event-logs/{log_id}", headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200
+        return answer.get_json()["paused_s"]
+
+    assert "Mining" in widget() and "gives way" not in widget() and paused_s() is None
+    redis = Redis.from_url(app.config["REDIS_URL"])
+    redis.hset(gave_way_key(job_id), mapping={"paused_s": 1.2, "elapsed_s": 1.5, "paused": 1})
+    assert "gives way" not in widget()  # a moment's pause is not worth a word
+    redis.hset(gave_way_key(job_id), mapping={"paused_s": 41.6, "elapsed_s": 47.9, "paused": 1})
+    assert "mining gives way to it: paused 42 s of the 48 s so far (paused now)" in widget()
+    assert "<progress" in widget() and paused_s() == 41.6
+    redis.hset(gave_way_key(job_id), mapping={"paused_s": 43.0, "elapsed_s": 52.0, "paused": 0})
+    assert "paused 43 s of the 52 s so far." in widget()
+
+    redis_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = "redis://127.0.0.1:1/0"  # nothing listens there
+    app.extensions.pop("journeylens_redis", None)
+    try:
+        assert "Mining" in widget() and "gives way" not in widget() and paused_s() is None
+    finally:
+        app.config["REDIS_URL"] = redis_url
+        app.extensions.pop("journeylens_redis", None)
+
+
+def _token(app, tenant) -> str:
+    from webapp import tenancy
+    from webapp.extensions import db
+    from webapp.models import User
+    from webapp.services import Actor, tokens
+
+    with app.app_context():
+        tenancy.activate(tenant.organisation_id)
+        owner = db.session.scalar(sa.select(User).where(User.email == tenant.emails["owner"]))
+        return tokens.issue(owner, "tests", Actor(None)).value

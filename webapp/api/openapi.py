@@ -26,6 +26,10 @@ EVENT_LOG = {
         "status": {"type": "string", "enum": ["uploaded", "queued", "running", "finished", "failed"]},
         "progress": {"type": "integer", "minimum": 0, "maximum": 100},
         "phase": {"type": ["string", "null"]},
+        "paused_s": {
+            "type": ["number", "null"],
+            "description": "While mining runs: the seconds it has paused so far to give way to a busy site",
+        },
         "error": {"type": ["string", "null"]},
         "duplicate_of": {"type": ["integer", "null"]},
         "summary": {

@@ -66,12 +66,14 @@ def _log_json(log) -> dict:
     from webapp.services import eventlogs
 
     run = eventlogs.latest_run(log)
+    gave_way = eventlogs.gave_way(run)
     return {
         "id": log.id,
         "name": log.name,
         "status": log.status,
         "progress": 100 if log.status == "finished" else (run.progress if run else 0),
         "phase": run.phase if run else None,
+        "paused_s": gave_way.paused_s if gave_way else None,
         "error": log.error,
         "duplicate_of": log.duplicate_of_id,
         "summary": _summary_json(eventlogs.results(log, variant_limit=0, unfiltered=True)),

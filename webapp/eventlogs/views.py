@@ -113,7 +113,9 @@ def status(log_id: int):
     ):
         # The state changed under the widget: reload the page so the results (or the form) appear.
         return "", 200, {"HX-Refresh": "true"}
-    return render("eventlogs/_status.html", "eventlogs/_status.html", log=log, run=run)
+    return render(
+        "eventlogs/_status.html", "eventlogs/_status.html", log=log, run=run, gave_way=eventlogs.gave_way(run)
+    )
 
 
 @bp.post("/<int:log_id>/mapping")

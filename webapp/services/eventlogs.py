@@ -181,6 +181,38 @@ def latest_run(log: EventLog) -> MiningRun | None:
     )
 
 
+@dataclass(frozen=True)
+class GaveWay:
+    """How long a running mining job has been paused so far to give way to the site."""
+
+    paused_s: float
+    elapsed_s: float
+    paused_now: bool
+
+    @property
+    def share(self) -> float:
+        return self.paused_s / self.elapsed_s if self.elapsed_s else 0.0
+
+
+def gave_way(run: MiningRun | None) -> GaveWay | None:
+    """What the worker's governor published about a running run (worker/governor.py), or None when the
+    run has not given way, is not running, or Redis cannot tell."""
+    if run is None or run.status != "running" or not run.rq_job_id:
+        return None
+    try:
+        figures = queue.redis_connection().hgetall(queue.gave_way_key(run.rq_job_id))
+    except (RedisError, queue.RedisNotConfigured):
+        return None
+    try:
+        return GaveWay(
+            paused_s=float(figures[b"paused_s"]),
+            elapsed_s=float(figures[b"elapsed_s"]),
+            paused_now=figures[b"paused"] == b"1",
+        )
+    except (KeyError, ValueError):
+        return None
+
+
 def latest_finished_run(log: EventLog, *, unfiltered: bool = False) -> MiningRun | None:
     """The most recent run with results (of all cases, when `unfiltered`)."""
     runs = db.session.scalars(
