@@ -37,6 +37,13 @@ What it does, by itself:
    The worker runs as production runs it, WORKER_NICE (10) steps nicer, its autogroup too, under
    SCHED_IDLE (WORKER_SCHED_IDLE; set it to 0 in this script's environment to compare).
    Each load phase also prints a timeline in 10 s windows (see timeline()).
+   The ratio is judged within this phase: after the warm-up the worker is frozen and thawed in turns
+   of --turns s (a cgroup freezer: frozen, the worker and its horse do nothing and nothing can
+   continue them), and p95 of requests started in mining turns is set against p95 of those started
+   in frozen turns, the first --settle s of each turn left out. The ratio to the baseline phase is
+   printed too, as "info": this shared host's speed drifts by x2-4 within minutes (four runs on
+   2026-12-04 evening had baselines of 33, 60, 134 and 497 ms), which two phases minutes apart
+   cannot tell from what mining does. --turns 0 judges against the baseline phase, as before.
 7. Phase "upload": streams a --upload-mb MiB CSV through the API (multipart, Content-Length, never
    in the client's memory) while sampling the RSS of every gunicorn process every 10 ms (psutil), and
    prints each worker's RSS before and its peak during the upload.
