@@ -189,10 +189,6 @@ class GaveWay:
     elapsed_s: float
     paused_now: bool
 
-    @property
-    def share(self) -> float:
-        return self.paused_s / self.elapsed_s if self.elapsed_s else 0.0
-
 
 def gave_way(run: MiningRun | None) -> GaveWay | None:
     """What the worker's governor published about a running run (worker/governor.py), or None when the
