@@ -43,7 +43,10 @@ What it does, by itself:
    in frozen turns, the first --settle s of each turn left out. The ratio to the baseline phase is
    printed too, as "info": this shared host's speed drifts by x2-4 within minutes (four runs on
    2026-12-04 evening had baselines of 33, 60, 134 and 497 ms), which two phases minutes apart
-   cannot tell from what mining does. --turns 0 judges against the baseline phase, as before.
+   cannot tell from what mining does, and its spikes last about 10 s: with turns that long, one
+   spike falls in one turn and moves its kind's p95 (19:24 run), so turns are 3 s. Each frozen turn
+   and the mining turn after it are also compared as a pair, and the spread of those ratios printed.
+   --turns 0 judges against the baseline phase, as before.
 7. Phase "upload": streams a --upload-mb MiB CSV through the API (multipart, Content-Length, never
    in the client's memory) while sampling the RSS of every gunicorn process every 10 ms (psutil), and
    prints each worker's RSS before and its peak during the upload.
@@ -1064,6 +1067,34 @@ class Turns(threading.Thread):
         return sum(max(0.0, b - a - settle_s) for a, b, kind in self.turns if kind == state)
 
 
+def turn_pairs(records: list, turns: Turns, window: tuple[float, float], settle_s: float) -> str:
+    """Each frozen turn with the mining turn after it: p95 of the pages and partials started in each
+    (past `settle_s`), and how the ratios spread. A spike of the host's that falls in one turn moves
+    the pooled p95 of its kind; here it moves one pair."""
+    spans = [
+        (a + settle_s, b, kind) for a, b, kind in turns.turns if a + settle_s >= window[0] and b <= window[1]
+    ]
+    p95s = []
+    for a, b, kind in spans:
+        times = [ms for started, name, ms, *_ in records if a <= started < b and not name.startswith("login")]
+        p95s.append((kind, percentile(times, 95) if len(times) >= 20 else None))
+    ratios = [
+        mining / frozen
+        for (k1, frozen), (k2, mining) in zip(p95s, p95s[1:], strict=False)
+        if k1 == "frozen" and k2 == "mining" and frozen and mining
+    ]
+    if not ratios:
+        return "  turn pairs: none complete in the window"
+    ratios.sort()
+    quartile = lambda q: ratios[min(len(ratios) - 1, int(q * len(ratios)))]  # noqa: E731
+    return (
+        f"  turn pairs (p95 of a mining turn / p95 of the frozen turn before it, pages and partials): "
+        f"{len(ratios)} pairs, median x{statistics.median(ratios):.2f}, quartiles x{quartile(0.25):.2f}-"
+        f"x{quartile(0.75):.2f}, range x{ratios[0]:.2f}-x{ratios[-1]:.2f}; mining turn slower in "
+        f"{sum(r > 1 for r in ratios)} of {len(ratios)}"
+    )
+
+
 def synthetic_csv(events: int) -> tuple[Path, int]:
     from worker.mining.synthetic import generate_incident_log, write_csv
 
@@ -1232,12 +1263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--turns",
         type=float,
-        default=10,
+        default=3,
         help="in the mining phase, freeze and thaw the worker in turns of this many seconds and judge the "
         "ratio on mining turns against frozen turns (0: judge against the baseline phase only)",
     )
     parser.add_argument(
-        "--settle", type=float, default=1.0, help="seconds left out at the start of each turn"
+        "--settle", type=float, default=0.5, help="seconds left out at the start of each turn"
     )
     parser.add_argument(
         "--web-args", default="", help='more gunicorn arguments, to try settings (e.g. "--threads 4")'
@@ -1390,11 +1421,13 @@ def main(argv: list[str] | None = None) -> int:
                     )
                     figures.seconds = turns.seconds(state, args.settle)
                     figures.note = (
-                        f"{turns.count(state, args.settle)} turns of {args.turns:.0f} s, "
-                        f"the first {args.settle:.0f} s of each left out"
+                        f"{turns.count(state, args.settle)} turns of {args.turns:g} s, "
+                        f"the first {args.settle:g} s of each left out"
                     )
                     paired[state] = figures
                 say(show(paired["frozen"]))
+                pairs = turn_pairs(records, turns, window, args.settle)
+                paired["mining"].note += "\n" + pairs
                 say(show(paired["mining"], paired["frozen"]).replace("of baseline", "of frozen turns"))
                 results.update(turns_frozen=paired["frozen"], turns_mining=paired["mining"])
             results.update(
